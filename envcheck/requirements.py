@@ -1,0 +1,629 @@
+"""Parse requirements.txt (checks ``requirements.parse`` and ``requirements.pinned``).
+
+The file is parsed here, not by pip, so that nothing is installed or executed and every
+problem names its file and line.  Requirement strings go through ``packaging`` (PEP 508:
+names, extras, specifiers, markers, ``name @ url``); the requirements-file syntax around
+them follows pip's:
+
+* comments: a line starting with ``#``, or `` #`` after whitespace;
+* line continuations: a trailing ``\\`` joins the next line (findings give the first line);
+* ``-r/--requirement FILE`` and ``-c/--constraint FILE``: relative to the including file;
+  a cycle is reported naming both files; an include outside the package root is an error
+  (the package would not carry it);
+* per-requirement ``--hash=algo:hex`` options (hash-checking mode needs them on every
+  requirement, as pip does);
+* ``${VAR}``: left as-is, with a warning (the package then depends on the machine's
+  environment variables).
+
+What the installer gets (decided here, used by ``envs.py`` and the env cache key):
+
+* :meth:`RequirementsFile.install_lines` -- sorted, normalized requirement lines, each a
+  valid requirements-file line: ``name[extra1,extra2]==1.0 ; marker --hash=sha256:...``
+  with canonical names and sorted extras/hashes.  Direct requirements only (those of the
+  file and its ``-r`` includes).
+* :meth:`RequirementsFile.constraint_lines` -- the ``-c`` files' requirements in the same
+  form (without extras or hashes: pip refuses extras in constraints), meant to be written to
+  a *separate* constraints file and passed with ``--constraint FILE`` (``-c`` to pip and
+  ``uv pip install``).  They are not requirement lines: a constraint installs nothing.
+* :meth:`RequirementsFile.option_lines` -- installer options the file sets that change what
+  gets installed: ``--index-url``, ``--extra-index-url``, ``--find-links``, ``--no-index``,
+  ``--pre``, ``--prefer-binary``, ``--only-binary``, ``--no-binary``, ``--trusted-host``,
+  ``--require-hashes``; sorted, one per line, as requirements-file lines.  They belong in the
+  env cache key.
+
+What is not reproducible from the package fails (error, naming the line): ``-e/--editable``,
+local paths and ``file:`` URLs, VCS URLs without a commit id, unknown options.  A VCS URL
+pinned to a full commit id or an http(s) archive URL is a warning: it installs the same
+thing only as long as that server keeps it.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+import shlex
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from envcheck.findings import CheckResult, Finding, Severity, Status, error, info, warning
+
+MAX_BYTES = 1_000_000
+MAX_INCLUDE_DEPTH = 20
+
+# Options that change what gets installed and that both pip and uv accept in a file.
+# Value: takes an argument?
+_INSTALLER_OPTIONS = {
+    "--index-url": True, "-i": True,
+    "--extra-index-url": True,
+    "--find-links": True, "-f": True,
+    "--trusted-host": True,
+    "--no-binary": True, "--only-binary": True,
+    "--no-index": False, "--pre": False, "--prefer-binary": False, "--require-hashes": False,
+}
+_SHORT_TO_LONG = {"-i": "--index-url", "-f": "--find-links", "-r": "--requirement",
+                  "-c": "--constraint", "-e": "--editable"}
+# Accepted by pip in a file but irrelevant to what gets installed: ignored with a note.
+_IGNORED_OPTIONS = {"--use-feature": True, "--config-settings": True, "--global-option": True}
+_HASH_ALGOS = {"sha256": 64, "sha384": 96, "sha512": 128}
+_VCS_PREFIXES = ("git+", "hg+", "svn+", "bzr+")
+_ENV_VAR = re.compile(r"\$\{[^}]*\}")
+_COMMIT = re.compile(r"@([0-9a-f]{40})(?:#|$)")
+
+
+@dataclass
+class ParsedRequirement:
+    requirement: Requirement
+    file: Path
+    line: int
+    hashes: list[str] = field(default_factory=list)  # "sha256:abc..."
+    constraint: bool = False  # from a -c file: limits versions, installs nothing
+    raw: str = ""  # the logical line as written (continuations joined)
+
+    @property
+    def name(self) -> str:
+        return canonicalize_name(self.requirement.name)
+
+    @property
+    def pinned_version(self) -> Optional[str]:
+        """The version of an exact ``==``/``===`` pin (no wildcard), else None."""
+        for spec in self.requirement.specifier:
+            if spec.operator == "===" or (spec.operator == "==" and not spec.version.endswith(".*")):
+                return spec.version
+        return None
+
+    def normalized(self, *, extras: bool = True, hashes: bool = True) -> str:
+        req = self.requirement
+        text = self.name
+        if extras and req.extras:
+            text += "[" + ",".join(sorted(canonicalize_name(e) for e in req.extras)) + "]"
+        if req.url:
+            text += f" @ {req.url}"
+        else:
+            specs = sorted(str(s) for s in req.specifier)
+            text += ",".join(specs)
+        if req.marker is not None:
+            # A space before ';' so that "name @ url ; marker" is not read as part of the URL.
+            text += f" ; {req.marker}"
+        if hashes and self.hashes:
+            text += "".join(f" --hash={h}" for h in sorted(self.hashes))
+        return text
+
+
+@dataclass
+class RequirementsFile:
+    path: Path
+    requirements: list[ParsedRequirement] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    options: list[str] = field(default_factory=list)  # normalized installer options
+    files: list[Path] = field(default_factory=list)  # this file and every include read
+    readable: bool = True  # False: the top file itself could not be read at all
+
+    @property
+    def ok(self) -> bool:
+        return self.readable and not any(f.severity is Severity.ERROR for f in self.findings)
+
+    @property
+    def direct(self) -> list[ParsedRequirement]:
+        return [r for r in self.requirements if not r.constraint]
+
+    @property
+    def constraints(self) -> list[ParsedRequirement]:
+        return [r for r in self.requirements if r.constraint]
+
+    def install_lines(self) -> list[str]:
+        return sorted({r.normalized() for r in self.direct})
+
+    def constraint_lines(self) -> list[str]:
+        return sorted({r.normalized(extras=False, hashes=False) for r in self.constraints})
+
+    def option_lines(self) -> list[str]:
+        return sorted(set(self.options))
+
+    def names(self) -> set[str]:
+        """Canonical names of the direct requirements (what gets installed)."""
+        return {r.name for r in self.direct}
+
+    def pins(self) -> dict[str, str]:
+        """Canonical name -> version of exact pins of direct requirements.
+
+        When a name is pinned more than once under different markers, the pin without a
+        marker wins, else the first one written.
+        """
+        out: dict[str, str] = {}
+        unmarked: set[str] = set()
+        for req in self.direct:
+            version = req.pinned_version
+            if version is None or req.requirement.url:
+                continue
+            if req.requirement.marker is None and req.name not in unmarked:
+                out[req.name] = version
+                unmarked.add(req.name)
+            elif req.name not in out:
+                out[req.name] = version
+        return out
+
+
+# --------------------------------------------------------------------------- parsing
+
+def parse_requirements(path: Path, root: Optional[Path] = None) -> RequirementsFile:
+    """Parse ``path`` and its includes.  ``root``: the package root (findings are relative
+    to it, and includes must stay inside it); default: the file's directory."""
+    root = (root or path.parent).resolve()
+    result = RequirementsFile(path=path)
+    _Parser(result, root).parse(path.resolve(), constraint=False, chain=[], origin=None)
+    _cross_checks(result, root)
+    return result
+
+
+class _Parser:
+    def __init__(self, result: RequirementsFile, root: Path) -> None:
+        self.result = result
+        self.root = root
+
+    def show(self, path: Path) -> str:
+        try:
+            return str(path.relative_to(self.root))
+        except ValueError:
+            return str(path)
+
+    def add(self, severity: Severity, message: str, path: Path, line: Optional[int] = None,
+            **details: object) -> None:
+        self.result.findings.append(Finding(severity, message, details=dict(details),
+                                            file=self.show(path), line=line))
+
+    def parse(self, path: Path, constraint: bool, chain: list[Path],
+              origin: Optional[tuple[Path, int]]) -> None:
+        text = self._read(path, origin)
+        if text is None:
+            if origin is None:
+                self.result.readable = False
+            return
+        self.result.files.append(path)
+        for line_no, line in _logical_lines(text):
+            self._line(path, line_no, line, constraint, chain + [path])
+
+    def _read(self, path: Path, origin: Optional[tuple[Path, int]]) -> Optional[str]:
+        where = {} if origin is None else {"path": origin[0], "line": origin[1]}
+        where.setdefault("path", path)
+        shown = self.show(path)
+        try:
+            if path.is_dir():
+                self.add(Severity.ERROR, f"{shown} is a directory, not a requirements file", **where)
+                return None
+            size = path.stat().st_size
+            if size > MAX_BYTES:
+                self.add(Severity.ERROR, f"{shown} is {size} bytes; requirements files over "
+                         f"{MAX_BYTES} bytes are refused", **where)
+                return None
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            if origin is not None:
+                self.add(Severity.ERROR, f"included file {shown} does not exist", **where)
+            else:
+                self.add(Severity.ERROR, f"{shown} does not exist", **where)
+            return None
+        except OSError as exc:
+            self.add(Severity.ERROR, f"cannot read {shown}: {exc.strerror or exc}", **where)
+            return None
+        # pip decodes by BOM (Windows `pip freeze > requirements.txt` writes UTF-16).
+        for bom, encoding in ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+                              (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
+            if raw.startswith(bom):
+                try:
+                    text = raw.decode(encoding)
+                except UnicodeDecodeError:
+                    break
+                self.add(Severity.WARNING, f"{shown} is {encoding.upper()}-encoded; pip reads "
+                         f"it but other tools may not: save it as UTF-8", path)
+                return text
+        try:
+            return raw.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            line = raw.count(b"\n", 0, exc.start) + 1
+            self.add(Severity.ERROR, f"{shown} is not UTF-8 (byte 0x{raw[exc.start]:02x} at "
+                     f"line {line}); save it as UTF-8", path, line)
+            return None
+
+    # -- one logical line
+
+    def _line(self, path: Path, line_no: int, line: str, constraint: bool,
+              chain: list[Path]) -> None:
+        for var in _ENV_VAR.findall(line):
+            self.add(Severity.WARNING, f"{var} is expanded from the environment of whoever "
+                     f"installs; the package alone does not say what it is", path, line_no,
+                     variable=var)
+        if line.startswith("-"):
+            self._option_line(path, line_no, line, constraint, chain)
+        else:
+            self._requirement_line(path, line_no, line, constraint)
+
+    def _option_line(self, path: Path, line_no: int, line: str, constraint: bool,
+                     chain: list[Path]) -> None:
+        try:
+            tokens = shlex.split(line, comments=False, posix=True)
+        except ValueError as exc:
+            self.add(Severity.ERROR, f"cannot split the options on this line: {exc}", path, line_no)
+            return
+        i = 0
+        while i < len(tokens):
+            opt, value, i = _take_option(tokens, i)
+            if opt is None:
+                self.add(Severity.ERROR, f"unexpected {tokens[i - 1]!r} after the options; "
+                         f"put a requirement on its own line", path, line_no)
+                return
+            name = _SHORT_TO_LONG.get(opt, opt)
+            takes_value = name in ("--requirement", "--constraint", "--editable") or \
+                _INSTALLER_OPTIONS.get(opt, False) or _IGNORED_OPTIONS.get(opt, False)
+            if takes_value and value is None:
+                if i < len(tokens):
+                    value, i = tokens[i], i + 1
+                else:
+                    self.add(Severity.ERROR, f"{opt} needs a value", path, line_no)
+                    return
+            if name in ("--requirement", "--constraint"):
+                assert value is not None
+                self._include(path, line_no, value, constraint or name == "--constraint", chain)
+            elif name == "--editable":
+                self.add(Severity.ERROR, f"editable requirement {value!r} is not reproducible "
+                         f"from the package: it installs whatever that checkout holds when "
+                         f"installed; pin a released version instead", path, line_no,
+                         requirement=value)
+            elif opt in _INSTALLER_OPTIONS:
+                if name == "--find-links" and value is not None and not _is_url(value):
+                    value = self._local_find_links(path, line_no, value)
+                    if value is None:
+                        return
+                self.result.options.append(f"{name} {value}" if value is not None else name)
+                if name == "--extra-index-url":
+                    self.add(Severity.INFO, f"--extra-index-url {value}: packages may come from "
+                             f"either index (whichever has the higher version)", path, line_no)
+            elif opt in _IGNORED_OPTIONS:
+                self.add(Severity.INFO, f"{opt} does not change what is installed; ignored",
+                         path, line_no)
+            else:
+                self.add(Severity.ERROR, f"unknown option {opt!r}", path, line_no, option=opt)
+                return
+
+    def _local_find_links(self, path: Path, line_no: int, value: str) -> Optional[str]:
+        """A local wheelhouse: relative to the including file (as pip does), made absolute
+        because the installer reads a copy of these lines elsewhere; it must be in the package."""
+        folder = (path.parent / value).resolve()
+        try:
+            folder.relative_to(self.root)
+        except ValueError:
+            self.add(Severity.ERROR, f"--find-links {value} points outside the package; the "
+                     f"package would not carry those files", path, line_no)
+            return None
+        if not folder.exists():
+            self.add(Severity.ERROR, f"--find-links {value}: {self.show(folder)} does not exist",
+                     path, line_no)
+            return None
+        return str(folder)
+
+    def _include(self, path: Path, line_no: int, target: str, constraint: bool,
+                 chain: list[Path]) -> None:
+        kind = "constraints" if constraint else "requirements"
+        if _is_url(target):
+            self.add(Severity.ERROR, f"{kind} include from a URL ({target}) is not part of "
+                     f"the package; copy the file into the package", path, line_no)
+            return
+        included = (path.parent / target).resolve()
+        try:
+            included.relative_to(self.root)
+        except ValueError:
+            self.add(Severity.ERROR, f"include {target} points outside the package "
+                     f"({included}); the package would not carry it", path, line_no,
+                     include=target)
+            return
+        if included in chain:
+            self.add(Severity.ERROR, f"include cycle: {self.show(path)} includes "
+                     f"{self.show(included)}, which already includes {self.show(path)}"
+                     if included != path else f"{self.show(path)} includes itself",
+                     path, line_no, cycle=[self.show(p) for p in chain + [included]])
+            return
+        if len(chain) >= MAX_INCLUDE_DEPTH:
+            self.add(Severity.ERROR, f"includes nested deeper than {MAX_INCLUDE_DEPTH}",
+                     path, line_no)
+            return
+        self.parse(included, constraint, chain, origin=(path, line_no))
+
+    def _requirement_line(self, path: Path, line_no: int, line: str, constraint: bool) -> None:
+        spec, option_text = _split_requirement_options(line)
+        hashes: list[str] = []
+        if option_text:
+            try:
+                tokens = shlex.split(option_text)
+            except ValueError as exc:
+                self.add(Severity.ERROR, f"cannot split the options of this requirement: {exc}",
+                         path, line_no)
+                return
+            i = 0
+            while i < len(tokens):
+                opt, value, i = _take_option(tokens, i)
+                if opt == "--hash":
+                    if value is None and i < len(tokens):
+                        value, i = tokens[i], i + 1
+                    checked = self._check_hash(value, path, line_no)
+                    if checked is None:
+                        return
+                    hashes.append(checked)
+                elif opt in _IGNORED_OPTIONS:
+                    if value is None and i < len(tokens):
+                        i += 1
+                    self.add(Severity.INFO, f"{opt} ignored", path, line_no)
+                else:
+                    self.add(Severity.ERROR, f"unknown option {tokens[i - 1]!r} after a "
+                             f"requirement (only --hash belongs there)", path, line_no)
+                    return
+        req = self._requirement(spec, path, line_no)
+        if req is None:
+            return
+        if constraint and req.extras:
+            self.add(Severity.ERROR, f"constraint {spec!r} has extras; pip refuses extras in "
+                     f"constraints files", path, line_no)
+            return
+        self.result.requirements.append(ParsedRequirement(
+            requirement=req, file=path, line=line_no, hashes=hashes, constraint=constraint,
+            raw=line))
+
+    def _check_hash(self, value: Optional[str], path: Path, line_no: int) -> Optional[str]:
+        algo, _, digest = (value or "").partition(":")
+        expected = _HASH_ALGOS.get(algo.lower())
+        if expected is None or len(digest) != expected or not re.fullmatch(r"[0-9a-fA-F]+", digest):
+            self.add(Severity.ERROR, f"--hash={value or ''} is not a hash pip accepts "
+                     f"(sha256:<64 hex digits>, sha384 or sha512)", path, line_no)
+            return None
+        return f"{algo.lower()}:{digest.lower()}"
+
+    def _requirement(self, spec: str, path: Path, line_no: int) -> Optional[Requirement]:
+        """A PEP 508 requirement, or a finding saying why the line is not one."""
+        lowered = spec.lower()
+        if lowered.startswith(_VCS_PREFIXES) or re.match(r"^[a-z][a-z0-9+.-]*://", lowered):
+            return self._bare_url(spec, path, line_no)
+        if _looks_like_path(spec):
+            self.add(Severity.ERROR, f"local path requirement {spec!r} is not reproducible "
+                     f"from the package: a fresh machine does not have it; pin a released "
+                     f"version", path, line_no, requirement=spec)
+            return None
+        try:
+            req = _requirement_from(spec)
+        except InvalidRequirement as exc:
+            hint = ""
+            single = re.fullmatch(r"([A-Za-z0-9][A-Za-z0-9._-]*)\s*=\s*([0-9][^\s;=]*)", spec)
+            if single:
+                hint = f" (did you mean {single.group(1)}=={single.group(2)}?)"
+            self.add(Severity.ERROR, f"not a valid requirement: {spec!r}{hint}: "
+                     f"{str(exc).splitlines()[0]}", path, line_no, requirement=spec)
+            return None
+        if req.url and not self._check_url(req.url, spec, path, line_no):
+            return None
+        return req
+
+    def _bare_url(self, spec: str, path: Path, line_no: int) -> Optional[Requirement]:
+        """``git+https://...#egg=name`` or ``https://.../pkg.whl``: needs a name to be used."""
+        url, _, fragment = spec.partition("#")
+        name_match = re.search(r"(?:^|&)egg=([A-Za-z0-9._-]+)", fragment)
+        name = name_match.group(1) if name_match else _name_from_filename(url)
+        if not self._check_url(spec, spec, path, line_no):
+            return None
+        if name is None:
+            self.add(Severity.ERROR, f"URL requirement {spec!r} has no package name; write it "
+                     f"as 'name @ {url}'", path, line_no)
+            return None
+        try:
+            return _requirement_from(f"{name} @ {url}")
+        except InvalidRequirement as exc:
+            self.add(Severity.ERROR, f"not a valid URL requirement: {spec!r}: {exc}", path, line_no)
+            return None
+
+    def _check_url(self, url: str, spec: str, path: Path, line_no: int) -> bool:
+        lowered = url.lower()
+        if lowered.startswith("file:"):
+            self.add(Severity.ERROR, f"{spec!r} installs from a local file: not reproducible "
+                     f"from the package", path, line_no, requirement=spec)
+            return False
+        if lowered.startswith(_VCS_PREFIXES):
+            if _COMMIT.search(url.split("#")[0] + "#"):
+                self.add(Severity.WARNING, f"{spec!r} installs from version control at a fixed "
+                         f"commit: reproducible only while that repository exists", path,
+                         line_no, requirement=spec)
+                return True
+            self.add(Severity.ERROR, f"{spec!r} installs whatever the repository holds at "
+                     f"install time; pin a full commit id (@<40 hex>) or a released version",
+                     path, line_no, requirement=spec)
+            return False
+        self.add(Severity.WARNING, f"{spec!r} installs from a URL: reproducible only while "
+                 f"that server keeps the file", path, line_no, requirement=spec)
+        return True
+
+
+def _requirement_from(spec: str) -> Requirement:
+    """``Requirement(spec)``, with every parse failure as InvalidRequirement.
+
+    packaging reads quoted marker values with ``ast.literal_eval``: ``"\\."`` there warns
+    (or raises SyntaxError under ``-W error``) instead of failing cleanly.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return Requirement(spec)
+        except InvalidRequirement:
+            raise
+        except (SyntaxError, ValueError, TypeError) as exc:
+            raise InvalidRequirement(str(exc)) from exc
+
+
+def _is_url(text: str) -> bool:
+    return re.match(r"^[a-z][a-z0-9+.-]*://", text, re.I) is not None
+
+
+def _take_option(tokens: list[str], i: int) -> tuple[Optional[str], Optional[str], int]:
+    """``--opt=value`` / ``--opt`` / ``-rfile`` at tokens[i] -> (opt, value or None, next i)."""
+    token = tokens[i]
+    if not token.startswith("-"):
+        return None, None, i + 1
+    if token.startswith("--"):
+        opt, sep, value = token.partition("=")
+        return opt, (value if sep else None), i + 1
+    if len(token) > 2:  # -rfile.txt
+        return token[:2], token[2:], i + 1
+    return token, None, i + 1
+
+
+def _split_requirement_options(line: str) -> tuple[str, str]:
+    """Split "name==1 ; marker --hash=..." at the first option, as pip does."""
+    match = re.search(r"(?:^|\s)(--?[A-Za-z])", line)
+    if not match:
+        return line.strip(), ""
+    return line[:match.start(1)].strip(), line[match.start(1):]
+
+
+def _looks_like_path(spec: str) -> bool:
+    if spec.startswith((".", "/", "~", "\\")) or re.match(r"^[A-Za-z]:[\\/]", spec):
+        return True
+    head = re.split(r"[\s;\[]", spec, maxsplit=1)[0]
+    return head.endswith((".whl", ".tar.gz", ".zip", ".tar.bz2")) or (
+        "/" in head and "@" not in head)
+
+
+def _name_from_filename(url: str) -> Optional[str]:
+    filename = url.rstrip("/").rsplit("/", 1)[-1]
+    match = re.match(r"^([A-Za-z0-9][A-Za-z0-9._]*?)-[0-9]", filename)
+    if match and filename.endswith((".whl", ".tar.gz", ".zip", ".tar.bz2")):
+        return match.group(1)
+    return None
+
+
+def _logical_lines(text: str) -> list[tuple[int, str]]:
+    """(first physical line number, text) with comments stripped and continuations joined."""
+    out: list[tuple[int, str]] = []
+    pending: list[str] = []
+    start = 0
+    for number, physical in enumerate(text.splitlines(), start=1):
+        # A comment starts a line or follows whitespace (``pkg==1.0#frag`` is a URL fragment).
+        stripped = re.sub(r"(^|\s+)#.*$", "", physical)
+        if not pending:
+            start = number
+        if stripped.endswith("\\") and not physical.rstrip().startswith("#"):
+            pending.append(stripped[:-1])
+            continue
+        pending.append(stripped)
+        joined = " ".join(part.strip() for part in pending).strip()
+        pending = []
+        if joined:
+            out.append((start, joined))
+    if pending:
+        joined = " ".join(part.strip() for part in pending).strip()
+        if joined:
+            out.append((start, joined))
+    return out
+
+
+def _cross_checks(result: RequirementsFile, root: Path) -> None:
+    """Rules that need every line: hash-checking mode, contradicting duplicates."""
+    def show(path: Path) -> str:
+        try:
+            return str(path.relative_to(root))
+        except ValueError:
+            return str(path)
+
+    direct = result.direct
+    hashed = [r for r in direct if r.hashes]
+    if hashed or "--require-hashes" in result.options:
+        for req in direct:
+            if not req.hashes:
+                result.findings.append(error(
+                    f"{req.requirement.name} has no --hash, but other requirements do: pip's "
+                    f"hash-checking mode then refuses to install anything", file=show(req.file),
+                    line=req.line))
+            elif req.pinned_version is None and not req.requirement.url:
+                result.findings.append(error(
+                    f"{req.requirement.name} has --hash but is not pinned with ==: pip's "
+                    f"hash-checking mode refuses it", file=show(req.file), line=req.line))
+    seen: dict[tuple[str, str], ParsedRequirement] = {}
+    for req in direct:
+        key = (req.name, str(req.requirement.marker or ""))
+        first = seen.get(key)
+        if first is None:
+            seen[key] = req
+        elif str(first.requirement.specifier) != str(req.requirement.specifier) or \
+                first.requirement.url != req.requirement.url:
+            result.findings.append(warning(
+                f"{req.requirement.name} is required twice with different versions "
+                f"({first.requirement} at {show(first.file)}:{first.line}, {req.requirement} "
+                f"here); the installer must satisfy both", file=show(req.file), line=req.line))
+
+
+# --------------------------------------------------------------------------- checks
+
+def check_parse(reqs: RequirementsFile, duration_s: float = 0.0) -> CheckResult:
+    findings = list(reqs.findings)
+    if reqs.ok:
+        n = len(reqs.direct)
+        findings.append(info(f"{n} requirement{'s' if n != 1 else ''}"
+                             + (f", {len(reqs.constraints)} constraints" if reqs.constraints else "")
+                             + (f" from {len(reqs.files)} files" if len(reqs.files) > 1 else "")))
+    return CheckResult.from_findings("requirements.parse", findings, duration_s)
+
+
+def check_pinned(reqs: RequirementsFile, strict: bool = False, root: Optional[Path] = None,
+                 duration_s: float = 0.0) -> CheckResult:
+    """A warning for every direct requirement not pinned exactly (``--strict``: failure).
+
+    A requirement pinned by a ``-c`` constraint counts as pinned; URL requirements are
+    judged by ``requirements.parse`` instead.
+    """
+    root = (root or reqs.path.parent).resolve()
+
+    def show(path: Path) -> str:
+        try:
+            return str(path.relative_to(root))
+        except ValueError:
+            return str(path)
+
+    constrained = {c.name: c.pinned_version for c in reqs.constraints if c.pinned_version}
+    findings: list[Finding] = []
+    for req in reqs.direct:
+        if req.requirement.url or req.pinned_version is not None:
+            continue
+        if req.name in constrained:
+            continue
+        specifier = str(req.requirement.specifier) or "any version"
+        findings.append(warning(
+            f"{req.requirement.name} is not pinned ({specifier}): a fresh machine may get a "
+            f"different version than the model was trained with; pin it with ==",
+            file=show(req.file), line=req.line,
+            details={"requirement": str(req.requirement)}))
+    if not reqs.direct:
+        findings.append(warning("no requirements: the model's libraries (and their versions) "
+                                "are not declared", file=show(reqs.path)))
+    result = CheckResult.from_findings("requirements.pinned", findings, duration_s)
+    if strict and result.status is Status.WARN:
+        result.status = Status.FAIL  # --strict; the findings keep their severity
+    return result
+
