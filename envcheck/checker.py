@@ -9,13 +9,14 @@ reported as ``skip`` with the reason, so every check id appears in every report.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Optional, Sequence
 
 from envcheck import __version__
 from envcheck.error_handler import describe_crash
-from envcheck.findings import CHECK_IDS, CheckResult, PackageReport, Report, Status
+from envcheck.findings import CHECK_IDS, CheckResult, PackageReport, Report, Status, error
 from envcheck.options import Options
 
 if TYPE_CHECKING:
@@ -115,7 +116,8 @@ def _static_artifact_checks(pkg: "ModelPackage", options: Options, results: _Res
     results.add(_timed(reference.check_integrity, pkg))
     if pickle_paths:
         results.add(_timed(pickles.check_safety, pkg, inspections, options.trust_pickle))
-        results.add(_timed(pickles.check_versions, pkg, inspections, pkg.python_version))
+        results.add(_timed(pickles.check_versions, pkg, inspections,
+                           options.python or pkg.python_version))
     else:
         results.add(CheckResult.skipped("pickle.safety", "no pickle artifacts"),
                     CheckResult.skipped("pickle.versions", "no pickle artifacts"))
@@ -126,7 +128,7 @@ def _dynamic_checks(pkg: "ModelPackage", options: Options, results: _Results,
                     report: PackageReport, progress: Optional["Progress"],
                     inspections: list) -> None:
     from envcheck import envs, interpreters, reference, runner
-    from envcheck.inputs import recorded_inputs, synthesize_inputs
+    from envcheck.inputs import InputsError, smoke_inputs
 
     interpreter, python_result = interpreters.select_interpreter(pkg, options.python)
     results.add(python_result)
@@ -144,14 +146,12 @@ def _dynamic_checks(pkg: "ModelPackage", options: Options, results: _Results,
     if blocked:
         results.skip_rest(blocked)
         return
-    inputs = recorded_inputs(pkg)
-    if inputs is None:
-        inputs = synthesize_inputs(pkg.metadata, pkg.settings.get("smoke_rows"))
-    if progress is not None:
-        with progress.step(f"Loading and predicting {pkg.name or pkg.root.name}"):
-            probe = runner.run_probe(env.python, pkg, inputs, options)
-    else:
-        probe = runner.run_probe(env.python, pkg, inputs, options)
+    try:
+        inputs, inputs_source = smoke_inputs(pkg, pkg.settings.get("smoke_rows"))
+    except InputsError as exc:  # a corrupt reference/inputs.json is the package's problem
+        inputs, inputs_source = None, str(exc)
+    with _step(progress, f"Loading {pkg.name or pkg.root.name} in its environment"):
+        probe = runner.run_probe(env.python, pkg, inputs, options, predict=inputs is not None)
     results.add(runner.check_load(pkg, probe), runner.check_load_warnings(pkg, probe, options))
     from envcheck import pickles
 
@@ -161,9 +161,28 @@ def _dynamic_checks(pkg: "ModelPackage", options: Options, results: _Results,
     if results.failed("load"):
         results.skip_rest("the model did not load (see load)")
         return
+    if inputs is None:
+        results.add(CheckResult.from_findings("predict.smoke", [
+            error(f"no smoke inputs: {inputs_source}", file=_inputs_file(pkg))]))
+        results.skip_rest("no smoke inputs (see predict.smoke)")
+        return
     results.add(reference.check_predict_schema(pkg, inputs, probe),
                 reference.check_predict_smoke(pkg, probe, options),
                 reference.check_determinism(probe))
+
+
+def _inputs_file(pkg: "ModelPackage") -> str:
+    recorded = pkg.reference_dir / "inputs.json"
+    return pkg.relative(recorded) if recorded.exists() else "metadata.yaml"
+
+
+@contextlib.contextmanager
+def _step(progress: Optional["Progress"], title: str) -> Iterator[None]:
+    if progress is None:
+        yield
+    else:
+        with progress.step(title):
+            yield
 
 
 def _load_blocker(results: _Results) -> str:

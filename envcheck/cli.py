@@ -108,6 +108,14 @@ def _normalize_argv(argv: Sequence[str]) -> list[str]:
 
 
 def _options(args: argparse.Namespace) -> Options:
+    memory = getattr(args, "memory", None)
+    if memory:
+        from envcheck.runner import parse_memory
+
+        try:
+            parse_memory(memory)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
     return Options(
         strict=getattr(args, "strict", False),
         static=getattr(args, "static", False),
@@ -146,7 +154,7 @@ def _progress_for(fmt: str):
     """Progress goes to stderr, only for a person watching a terminal."""
     from envcheck.progress import Progress
 
-    return Progress(enabled=(fmt == "text" and sys.stderr.isatty()))
+    return Progress(enabled=fmt == "text")
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -157,8 +165,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     for path in args.packages:
         if not path.exists():
             raise UsageError(f"{path}: no such file or directory")
-    with _progress_for(args.format) as progress:
-        report = check_paths(args.packages, options, progress)
+    report = check_paths(args.packages, options, _progress_for(args.format))
     colour = args.output is None and use_colour(sys.stdout)
     write_output(render(report, args.format, colour=colour), args.output)
     return report.exit_code
@@ -168,8 +175,8 @@ def cmd_record(args: argparse.Namespace) -> int:
     from envcheck.record import record_package
 
     options = _options(args)
-    with _progress_for("text") as progress:
-        message = record_package(args.package, options, args.inputs, args.force, progress)
+    message = record_package(args.package, options, args.inputs, args.force,
+                             _progress_for("text"))
     print(message)
     return EXIT_OK
 

@@ -25,7 +25,7 @@ import time
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Iterable, Optional
+from typing import IO, Any, Callable, Iterable, Optional
 
 from packaging.version import InvalidVersion, Version
 
@@ -545,15 +545,31 @@ def _parse_trusted(entries: Iterable[Any]) -> set[tuple[str, str]]:
     return out
 
 
+def _trusted_pairs(pkg: ModelPackage, trusted: Iterable[str]) -> set[tuple[str, str]]:
+    """``--trust-pickle`` entries plus metadata's ``envcheck.trust_pickle``."""
+    extra = pkg.settings.get("trust_pickle", [])
+    if isinstance(extra, str):
+        extra = [extra]
+    return _parse_trusted(list(trusted) + list(extra if isinstance(extra, list) else []))
+
+
+def allowed_predicate(pkg: ModelPackage, trusted: Iterable[str]) -> Callable[[str, str], bool]:
+    """``allowed(module, name)`` for what the probe's audit hook saw unpickled at runtime:
+    the same policy as the static check (allowlist, plus what the user trusts)."""
+    trust = _trusted_pairs(pkg, trusted)
+
+    def allowed(module: str, name: str) -> bool:
+        return (module, name) in trust or classify_global(module, name) is None
+
+    return allowed
+
+
 def check_safety(pkg: ModelPackage, inspections: list[PickleInspection],
                  trusted: list[str]) -> CheckResult:
     """``pickle.safety``: fails when any pickle imports or calls anything outside the
     allowlist (plus what the user trusts knowingly), or cannot be walked at all."""
     start = time.perf_counter()
-    extra = pkg.settings.get("trust_pickle", [])
-    if isinstance(extra, str):
-        extra = [extra]
-    trust = _parse_trusted(list(trusted) + list(extra if isinstance(extra, list) else []))
+    trust = _trusted_pairs(pkg, trusted)
     findings: list[Finding] = []
     for insp in inspections:
         file = pkg.relative(insp.path)

@@ -31,8 +31,11 @@ def use_colour(stream: TextIO) -> bool:
 
 
 def _finding_line(finding: Finding) -> str:
+    """``file:line: message`` -- without repeating a location the message already starts with."""
     where = finding.location
-    return f"{where}: {finding.message}" if where else finding.message
+    if not where or finding.message.startswith((where, f"{finding.file}:")):
+        return finding.message
+    return f"{where}: {finding.message}"
 
 
 def render_text(report: Report, colour: bool = False) -> str:
@@ -53,15 +56,17 @@ def render_text(report: Report, colour: bool = False) -> str:
             lines.append(paint(f"  ERROR  {package.internal_error}", "red"))
         for check in package.checks:
             label = paint(f"{_STATUS_LABEL[check.status]:<5}", _STATUS_COLOUR[check.status])
-            summary = _check_summary(check.findings, check.status)
-            lines.append(f"  {label}  {check.id:<22}{summary}")
-            if check.status in (Status.FAIL, Status.WARN, Status.ERROR):
-                for finding in check.findings:
-                    if finding.severity is Severity.INFO:
-                        continue
-                    for i, text in enumerate(_finding_line(finding).splitlines() or [""]):
-                        prefix = "         - " if i == 0 else "           "
-                        lines.append(prefix + text)
+            important = [f for f in check.findings if f.severity is not Severity.INFO]
+            if len(important) == 1:  # the verdict line says it all, then any detail lines
+                first, *rest = _finding_line(important[0]).splitlines() or [""]
+                lines.append(f"  {label}  {check.id:<22}{first}")
+                lines.extend("           " + text for text in rest)
+                continue
+            lines.append(f"  {label}  {check.id:<22}{_check_summary(check.findings, check.status)}")
+            for finding in important:
+                for i, text in enumerate(_finding_line(finding).splitlines() or [""]):
+                    prefix = "         - " if i == 0 else "           "
+                    lines.append(prefix + text)
         verdict = package.status
         lines.append("  " + paint(f"=> {verdict.value.upper()}", _STATUS_COLOUR[verdict])
                      + paint(f"  ({package.duration_s:.1f}s)", "dim"))
@@ -71,15 +76,15 @@ def render_text(report: Report, colour: bool = False) -> str:
 
 
 def _check_summary(findings: list[Finding], status: Status) -> str:
-    """The one-line verdict: the first non-info message, or the first info one."""
-    if not findings:
-        return ""
+    """The one-line verdict: how many problems, or the first (info) message."""
     important = [f for f in findings if f.severity is not Severity.INFO]
-    if status in (Status.PASS, Status.SKIP) or not important:
-        first = findings[0].message.splitlines()[0]
-        return first
-    more = f" (+{len(important) - 1} more)" if len(important) > 1 else ""
-    return important[0].message.splitlines()[0] + more
+    if important:
+        errors = sum(f.severity is Severity.ERROR for f in important)
+        warnings = len(important) - errors
+        parts = ([f"{errors} error{'s' * (errors != 1)}"] if errors else []) + (
+            [f"{warnings} warning{'s' * (warnings != 1)}"] if warnings else [])
+        return ", ".join(parts)
+    return findings[0].message.splitlines()[0] if findings else ""
 
 
 def _summary_line(report: Report) -> str:

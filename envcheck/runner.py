@@ -262,7 +262,8 @@ def run_probe(python: Path, pkg: "ModelPackage", inputs: Optional[dict[str, Any]
     ``python`` (the package's env), sandboxed.  Never raises for anything the package does.
     """
     timeout = resolve_timeout(pkg, options)
-    memory_bytes = parse_memory(options.memory) if options.memory else None
+    memory = options.memory or pkg.settings.get("memory")  # the command line wins
+    memory_bytes = parse_memory(str(memory)) if memory else None
     limit_mb = pkg.settings.get("max_output_mb")
     try:
         limit = int(float(limit_mb) * 1024 * 1024) if limit_mb else MAX_OUTPUT_BYTES
@@ -288,7 +289,7 @@ def run_probe(python: Path, pkg: "ModelPackage", inputs: Optional[dict[str, Any]
                 str(request_path), str(result_path)]
         result = _spawn(argv, work, child_environment(python, work), timeout, limit)
         result.timeout_s = timeout
-        result.memory_limit = options.memory
+        result.memory_limit = str(memory) if memory else None
         _merge_child_result(result, result_path, control / "stage", memory_bytes)
     finally:
         shutil.rmtree(control, ignore_errors=True)

@@ -22,4 +22,11 @@ def envcheck_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
         path = Path(explicit)
         path.mkdir(parents=True, exist_ok=True)
         return path
-    return tmp_path_factory.mktemp("envcheck-cache")
+    # Under pytest-xdist every worker has its own basetemp; their common parent lets the
+    # workers share one cache, which the cache's per-key lock keeps consistent.
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent
+    path = root / "envcheck-cache"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
