@@ -28,6 +28,7 @@ from envcheck.options import Options
 
 METADATA_FILE = "metadata.yaml"
 REQUIREMENTS_FILE = "requirements.txt"
+LOCK_FILE = "requirements.lock"  # written by `envcheck lock`; preferred when present
 DEFAULT_INTERFACE = "interface.py"
 DEFAULT_ARTIFACT_PATTERNS = ("*.pkl", "*.pickle", "*.joblib")
 
@@ -160,10 +161,25 @@ def read_package(path: Path, options: Options) -> tuple[Optional[ModelPackage], 
         reqs = requirements.parse_requirements(pkg.requirements_path, root)
         parse_duration = time.perf_counter() - started
         pkg.requirements_ok = reqs.ok
-        pkg.requirement_lines = reqs.install_lines()
-        pkg.constraint_lines = reqs.constraint_lines()
-        pkg.installer_options = reqs.option_lines()
-        pkg.pins = reqs.pins()
+        installed = reqs
+        lock_path = root / LOCK_FILE
+        if reqs.ok and lock_path.is_file():
+            # `envcheck lock` wrote it: install exactly that, and say where the two disagree.
+            from envcheck.lock import lock_findings
+
+            locked = requirements.parse_requirements(lock_path, root)
+            reqs.findings.extend(lock_findings(reqs.direct, lock_path))
+            reqs.findings.extend(locked.findings)
+            if locked.ok:
+                installed = locked
+                pkg.requirements_path = lock_path
+            else:
+                pkg.requirements_ok = False
+        pkg.requirement_lines = installed.install_lines()
+        pkg.constraint_lines = installed.constraint_lines()
+        pkg.installer_options = installed.option_lines()
+        # What the pickles are compared with: the lock's pins where it has them.
+        pkg.pins = {**reqs.pins(), **installed.pins()}
         results.append(requirements.check_parse(reqs, parse_duration))
         if reqs.readable:
             started = time.perf_counter()

@@ -275,3 +275,24 @@ def test_model_package_keeps_contract_fields() -> None:
     fields = set(ModelPackage.__dataclass_fields__)
     assert {"root", "metadata_path", "requirements_path", "interface_path", "artifacts",
             "metadata", "requirement_lines", "pins", "requirements_ok", "metadata_ok"} <= fields
+
+
+def test_lock_is_installed_and_disagreements_reported(tmp_path: Path) -> None:
+    pkg_dir = tmp_path / "pkg"
+    shutil.copytree(PACKAGES / "churn-ok-py311", pkg_dir)
+    (pkg_dir / "requirements.lock").write_text(
+        "# written by envcheck lock\n"
+        "numpy==1.26.4\n"
+        "pandas==2.2.2\n"
+        "scikit-learn==1.4.2\n"  # requirements.txt says 1.5.2: a stale lock
+        "scipy==1.13.1\n")
+    pkg, results = read_package(pkg_dir, Options())
+    assert pkg is not None
+    assert pkg.requirements_path.name == "requirements.lock"
+    assert "scipy==1.13.1" in pkg.requirement_lines
+    assert pkg.pins["scikit-learn"] == "1.4.2"  # what gets installed is what pickles meet
+    parse = next(r for r in results if r.id == "requirements.parse")
+    assert parse.status is Status.WARN
+    stale = [f for f in parse.findings if "requirements.lock" in f.message]
+    assert stale and stale[0].file == "requirements.txt" and stale[0].line == 1
+    assert "1.4.2" in stale[0].message
