@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import re
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, Optional, Sequence
@@ -20,6 +21,7 @@ from envcheck.findings import CHECK_IDS, CheckResult, PackageReport, Report, Sta
 from envcheck.options import Options
 
 if TYPE_CHECKING:
+    from envcheck.envs import BuiltEnv
     from envcheck.package import ModelPackage
     from envcheck.progress import Progress
 
@@ -96,6 +98,8 @@ def _run_pipeline(path: Path, options: Options, report: PackageReport,
         report.checks = results.ordered(options.strict)
         return
     report.name = pkg.name
+    if options.requirement_overrides:
+        apply_overrides(pkg, options.requirement_overrides)
 
     inspections = _static_artifact_checks(pkg, options, results)
 
@@ -124,18 +128,55 @@ def _static_artifact_checks(pkg: "ModelPackage", options: Options, results: _Res
     return inspections
 
 
+def apply_overrides(pkg: "ModelPackage", overrides: dict[str, str]) -> None:
+    """Replace the package's requirement for each overridden name by ``name==version``.
+
+    Hashes are dropped everywhere: pip's hash-checking mode is all or nothing, and the
+    overriding versions come with no hashes.
+    """
+    from packaging.utils import canonicalize_name
+
+    def name_of(line: str) -> str:
+        match = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", line)
+        return canonicalize_name(match.group(0)) if match else ""
+
+    kept = [re.sub(r"\s+--hash=\S+", "", line) for line in pkg.requirement_lines
+            if name_of(line) not in overrides]
+    pkg.requirement_lines = sorted(kept + [f"{name}=={version}"
+                                           for name, version in overrides.items()])
+    pkg.constraint_lines = [line for line in pkg.constraint_lines
+                            if name_of(line) not in overrides]
+    pkg.pins.update(overrides)
+
+
+def environment_lines(pkg: "ModelPackage") -> list[str]:
+    """What the installer gets (and the cache key hashes): requirements, constraints and
+    index options, all from the package's own files."""
+    return ([*pkg.requirement_lines]
+            + [f"--constraint {line}" for line in pkg.constraint_lines]
+            + list(pkg.installer_options))
+
+
+def prepare_environment(pkg: "ModelPackage", options: Options, progress: Optional["Progress"]
+                        ) -> tuple[Optional["BuiltEnv"], list[CheckResult]]:
+    """``env.python`` + ``env.build``: the package's interpreter and its cached env."""
+    from envcheck import envs, interpreters
+
+    interpreter, python_result = interpreters.select_interpreter(pkg, options.python)
+    cache = envs.EnvCache(options.resolved_cache_dir())
+    env, build_result = cache.ensure(environment_lines(pkg), interpreter, options.installer,
+                                     progress=progress, user=str(pkg.root))
+    return env, [python_result, build_result]
+
+
 def _dynamic_checks(pkg: "ModelPackage", options: Options, results: _Results,
                     report: PackageReport, progress: Optional["Progress"],
                     inspections: list) -> None:
-    from envcheck import envs, interpreters, reference, runner
+    from envcheck import envs, reference, runner
     from envcheck.inputs import InputsError, smoke_inputs
 
-    interpreter, python_result = interpreters.select_interpreter(pkg, options.python)
-    results.add(python_result)
-    cache = envs.EnvCache(options.resolved_cache_dir())
-    env, build_result = cache.ensure(pkg.requirement_lines, interpreter, options.installer,
-                                     progress=progress, user=str(pkg.root))
-    results.add(build_result)
+    env, env_results = prepare_environment(pkg, options, progress)
+    results.add(*env_results)
     if env is None:
         results.skip_rest("the environment could not be built (see env.build)")
         return

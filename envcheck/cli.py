@@ -84,12 +84,29 @@ def build_parser() -> argparse.ArgumentParser:
     lock.add_argument("--force", action="store_true", help="overwrite an existing lock")
     lock.add_argument("--python", metavar="VERSION", help="target Python version")
 
+    matrix = sub.add_parser("matrix", help="check the package against other versions of "
+                            "its dependencies: which ones can it safely move to?")
+    matrix.add_argument("package", type=Path, metavar="PKG")
+    matrix.add_argument("--with", dest="axes", action="append", required=True,
+                        metavar="NAME==V1,V2", help="versions to try for NAME (repeatable: "
+                        "every combination is checked)")
+    matrix.add_argument("--format", choices=("text", "json"), default="text")
+    matrix.add_argument("--output", "-o", type=Path, metavar="FILE")
+    matrix.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
+                        help="check N combinations at once")
+    matrix.add_argument("--allow-warning", action="append", default=[], metavar="REGEX")
+    matrix.add_argument("--trust-pickle", action="append", default=[], metavar="GLOBAL")
+    matrix.add_argument("--rtol", type=float)
+    matrix.add_argument("--atol", type=float)
+    _add_env_options(matrix)
+
     env = sub.add_parser("env", help="the environment cache")
     env_sub = env.add_subparsers(dest="env_command", parser_class=_Parser, metavar="ACTION")
     env_list = env_sub.add_parser("list", help="list cached environments")
     env_list.add_argument("--format", choices=("text", "json"), default="text")
     env_list.add_argument("--cache-dir", type=Path, metavar="DIR")
-    prune = env_sub.add_parser("prune", help="remove cached environments")
+    prune = env_sub.add_parser("prune", help="remove cached environments (by default only "
+                               "incomplete and failed ones)")
     prune.add_argument("--older-than", type=float, metavar="DAYS",
                        help="remove environments not used for DAYS days")
     prune.add_argument("--all", action="store_true", help="remove every environment")
@@ -190,19 +207,43 @@ def cmd_lock(args: argparse.Namespace) -> int:
 
 
 def cmd_env(args: argparse.Namespace) -> int:
-    from envcheck.envcmd import env_list, env_prune
+    import json
 
-    cache_dir = getattr(args, "cache_dir", None)
+    from envcheck.envs import EnvCache, render_env_list
+    from envcheck.options import default_cache_dir
+
+    cache = EnvCache(args.cache_dir or default_cache_dir())
     if args.env_command == "list":
-        return env_list(cache_dir, args.format)
+        infos = cache.list()
+        if args.format == "json":
+            write_output(json.dumps([i.to_dict() for i in infos], indent=2) + "\n", None)
+        else:
+            write_output(render_env_list(infos) + "\n", None)
+        return EXIT_OK
     if args.env_command == "prune":
-        if not args.all and args.older_than is None:
-            raise UsageError("env prune needs --older-than DAYS or --all")
-        return env_prune(cache_dir, args.older_than, args.all)
+        removed = cache.prune(args.older_than, args.all)
+        freed = sum(i.size_bytes for i in removed)
+        write_output(f"removed {len(removed)} environment{'s' * (len(removed) != 1)}, "
+                     f"{freed / 1e6:.1f} MB freed (environments in use were kept)\n", None)
+        return EXIT_OK
     raise UsageError("env needs an action: list or prune (see 'envcheck env --help')")
 
 
-HANDLERS = {"check": cmd_check, "record": cmd_record, "lock": cmd_lock, "env": cmd_env}
+def cmd_matrix(args: argparse.Namespace) -> int:
+    from envcheck.matrix import parse_axis, render_matrix_json, render_matrix_text, run_matrix
+
+    if not args.package.is_dir():
+        raise UsageError(f"{args.package}: not a directory")
+    axes = [parse_axis(text) for text in args.axes]
+    combos = run_matrix(args.package, axes, _options(args))
+    render = render_matrix_json if args.format == "json" else render_matrix_text
+    write_output(render(args.package, combos), args.output)
+    # 0 when at least one combination is safe to move to; 1 when none is.
+    return EXIT_OK if any(c.status.value == "pass" for c in combos) else 1
+
+
+HANDLERS = {"check": cmd_check, "record": cmd_record, "lock": cmd_lock, "env": cmd_env,
+            "matrix": cmd_matrix}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -35,6 +35,8 @@ class Options:
     jobs: int = 1
     cache_dir: Optional[Path] = None
     progress: bool = False  # show progress on stderr (text output on a terminal)
+    # `envcheck matrix`: canonical name -> version replacing the package's own pin.
+    requirement_overrides: dict[str, str] = field(default_factory=dict)
 
     def resolved_cache_dir(self) -> Path:
         return self.cache_dir if self.cache_dir is not None else default_cache_dir()

@@ -155,14 +155,10 @@ def record(pkg: "ModelPackage", env_python: Path, env_packages: dict[str, str],
            force: bool = False) -> RecordResult:
     """Probe the package in ``env_python`` and write its reference atomically."""
     from envcheck.inputs import InputsError, build_synthetic_inputs, load_inputs_file
-    from envcheck.reference import reference_dir
     from envcheck.runner import run_probe
 
     target = pkg.reference_dir
-    existing = reference_dir(pkg)
-    if existing is not None and not force:
-        raise RecordError(f"{pkg.relative(existing)}/ already exists in {pkg.root}: pass "
-                          f"--force to overwrite it")
+    refuse_existing(pkg, force)
     try:
         if inputs_path is not None:
             inputs = load_inputs_file(Path(inputs_path), pkg.metadata)
@@ -202,11 +198,22 @@ def record(pkg: "ModelPackage", env_python: Path, env_packages: dict[str, str],
                         probe=probe, inputs_source=source)
 
 
+def refuse_existing(pkg: "ModelPackage", force: bool) -> None:
+    """``record`` never overwrites a reference silently."""
+    from envcheck.reference import reference_dir
+
+    existing = reference_dir(pkg)
+    if existing is not None and not force:
+        raise RecordError(f"{pkg.relative(existing)}/ already exists in {pkg.root}: pass "
+                          f"--force to overwrite it")
+
+
 def record_package(path: Path, options: Options, inputs_path: Optional[Path], force: bool,
                    progress: Optional["Progress"] = None) -> str:
     """The ``envcheck record`` command: read the package, build (or reuse) its env, record.
     Returns the one-line summary; raises :class:`RecordError` (exit 2) otherwise."""
-    from envcheck import envs, interpreters
+    from envcheck import pickles
+    from envcheck.checker import prepare_environment
     from envcheck.package import read_package
 
     pkg, results = read_package(Path(path), options)
@@ -221,16 +228,21 @@ def record_package(path: Path, options: Options, inputs_path: Optional[Path], fo
             raise RecordError(f"cannot record: {result.id} failed: {message}")
     if not pkg.requirements_ok:
         raise RecordError("cannot record: requirements.txt could not be read")
-    interpreter, python_result = interpreters.select_interpreter(pkg, options.python)
-    if python_result.status.value in ("fail", "error"):
-        message = python_result.findings[0].message if python_result.findings else "env.python"
-        raise RecordError(f"cannot record: {message}")
-    cache = envs.EnvCache(options.resolved_cache_dir())
-    env, build_result = cache.ensure(pkg.requirement_lines, interpreter, options.installer,
-                                     progress=progress, user=str(pkg.root))
+    refuse_existing(pkg, force)  # before the slow part, not after it
+    # Recording loads the model: the same static gate as `check` comes first.
+    inspections = [pickles.inspect_pickle(p) for p in pkg.artifacts
+                   if pickles.is_pickle_artifact(p)]
+    safety = pickles.check_safety(pkg, inspections, options.trust_pickle)
+    if safety.status.value == "fail":
+        bad = next(f for f in safety.findings if f.severity.value == "error")
+        raise RecordError(f"refusing to load the model: pickle.safety failed: {bad.message}")
+    env, env_results = prepare_environment(pkg, options, progress)
     if env is None:
-        message = build_result.findings[0].message if build_result.findings else "env.build"
+        build = env_results[-1]
+        message = next((f.message for f in build.findings if f.severity.value == "error"),
+                       "env.build failed")
         raise RecordError(f"cannot record: the environment could not be built: {message}")
+    interpreter = env.interpreter
     python_version = getattr(interpreter, "version", None) or ""
     if progress is not None:
         with progress.step(f"Recording {pkg.name or pkg.root.name}"):

@@ -81,7 +81,8 @@ def test_strict_turns_warnings_into_failures(tmp_path: Path) -> None:
     (["check"], "required"),
     (["check", "does/not/exist"], "no such file or directory"),
     (["check", "x", "--format", "yaml"], "invalid choice"),
-    (["env", "prune"], "--older-than"),
+    (["env"], "list or prune"),
+    (["check", "x", "--memory", "lots"], "expected a size like 512M"),
 ])
 def test_bad_command_lines_exit_two_with_one_line(args: list[str], message: str,
                                                  tmp_path: Path) -> None:
