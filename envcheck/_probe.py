@@ -20,6 +20,7 @@ The package's stdout/stderr are the child's fd 1/2, which the parent drains thro
 result file or block the child on a full pipe.
 """
 
+import errno
 import importlib.util
 import json
 import os
@@ -134,6 +135,81 @@ def encode_output(out):
                 "shape": [], "values": encode_scalar(out)}
     raise BadOutput("predict() returned a %s, not an array, a Series, a DataFrame or a "
                     "list" % type_name)
+
+
+# --------------------------------------------------------------------------- the guard
+
+WRITE_REFUSED = "envcheck: writing into the package folder is not allowed during check"
+
+# Audit events that change the file system -> positions of the path arguments they change
+# (https://docs.python.org/3/library/audit_events.html).  ``open`` only counts when it
+# opens for writing.  os.replace raises os.rename.
+_WRITE_EVENTS = {
+    "open": (0,),
+    "os.rename": (0, 1), "os.remove": (0,), "os.rmdir": (0,), "os.mkdir": (0,),
+    "os.chmod": (0,), "os.chown": (0,), "os.utime": (0,), "os.truncate": (0,),
+    "os.chflags": (0,), "os.lchflags": (0,), "os.link": (1,), "os.symlink": (1,),
+    "os.setxattr": (0,), "os.removexattr": (0,),
+    "shutil.copyfile": (1,), "shutil.copymode": (1,), "shutil.copystat": (1,),
+    "shutil.copytree": (1,), "shutil.move": (0, 1), "shutil.rmtree": (0,),
+    "shutil.chown": (0,), "shutil.unpack_archive": (1,), "shutil.make_archive": (0,),
+}
+_WRITE_FLAGS = 0
+for _name in ("O_WRONLY", "O_RDWR", "O_APPEND", "O_CREAT", "O_TRUNC"):
+    _WRITE_FLAGS |= getattr(os, _name, 0)
+
+
+def _opens_for_writing(args):
+    """``open`` audit args are (path, mode, flags); flags are set on 3.8+ for both
+    builtins.open and os.open, the mode is the fallback."""
+    flags = args[2] if len(args) > 2 else None
+    if isinstance(flags, int):
+        return bool(flags & _WRITE_FLAGS)
+    mode = args[1] if len(args) > 1 else None
+    return isinstance(mode, str) and any(c in mode for c in "wax+")
+
+
+def _text_path(value):
+    if isinstance(value, bytes):
+        return os.fsdecode(value)
+    return str(value)
+
+
+class PackageGuard(object):
+    """Is a path (as handed to open/os.*/shutil.*) inside the package folder?"""
+
+    def __init__(self, root, allowed_dirs=(), allowed_files=()):
+        # (realpath/abspath raise no audit events, so this cannot re-enter the hook.)
+        self.root = os.path.realpath(root)
+        self.allowed = [os.path.realpath(a) for a in allowed_dirs]
+        self.allowed_files = set(os.path.realpath(f) for f in allowed_files)
+
+    @staticmethod
+    def _under(path, top):
+        return path == top or path.startswith(top.rstrip(os.sep) + os.sep)
+
+    def inside(self, value):
+        if value is None or isinstance(value, int):
+            return False  # a file descriptor: opening it for writing was checked
+        try:
+            path = os.path.abspath(_text_path(os.fspath(value)))
+        except (TypeError, ValueError):
+            return False
+        # Both the entry itself (a symlink removed or renamed in the package) and what it
+        # points to (a write through a link into the package).
+        candidates = (os.path.realpath(path),
+                      os.path.join(os.path.realpath(os.path.dirname(path)),
+                                   os.path.basename(path)))
+        for candidate in candidates:
+            if not self._under(candidate, self.root) or candidate in self.allowed_files:
+                continue
+            # An allowed dir *inside* the package (the probe's own control dir, say) is
+            # exempt; one that contains the package exempts nothing in it.
+            if any(self._under(candidate, a) and self._under(a, self.root) and a != self.root
+                   for a in self.allowed):
+                continue
+            return True
+        return False
 
 
 # --------------------------------------------------------------------------- the probe
@@ -259,6 +335,15 @@ class Probe(object):
         self.warnings = {}  # key -> record, insertion-ordered on 3.7+; sorted on output
         self.warnings_dropped = 0
         self.find_class = {}
+        # The probe's own files (stage, result, HOME/TMPDIR of the child) live in the
+        # control directory: writes there are allowed even if it is under the package.
+        own = [result_path, result_path + ".tmp"]
+        if self.stage_file:
+            own += [self.stage_file, self.stage_file + ".tmp"]
+        # The child's cwd/HOME/TMPDIR are envcheck's temp dir, normally far from the
+        # package; exempt them too should someone keep packages under /tmp itself.
+        scratch = [os.getcwd(), os.environ.get("HOME"), os.environ.get("TMPDIR")]
+        self.guard = PackageGuard(self.package_root, [d for d in scratch if d], own)
         self.result = {
             "probe_version": PROBE_VERSION,
             "kind": "infrastructure",
@@ -312,6 +397,16 @@ class Probe(object):
             except Exception:
                 return
             self.find_class[key] = self.find_class.get(key, 0) + 1
+            return
+        positions = _WRITE_EVENTS.get(event)
+        if positions is None:
+            return
+        if event == "open" and not _opens_for_writing(args):
+            return  # reading (imports, the pickle itself) is always allowed
+        for position in positions:
+            if position < len(args) and self.guard.inside(args[position]):
+                raise PermissionError(errno.EACCES, WRITE_REFUSED,
+                                      _text_path(args[position]))
 
     def drain_warnings(self):
         caught, self.caught[:] = list(self.caught), []
@@ -568,15 +663,65 @@ def _safe_getattr(obj, name):
         return None
 
 
+def die_with_parent(parent_pid):
+    """End this probe -- and every process the package started in its group -- when
+    envcheck dies (even by SIGKILL, which it cannot forward).  The probe runs in its own
+    session, so nothing else would stop it, and its timeout lives in the parent.
+
+    Linux: the kernel sends SIGKILL the moment the parent exits (PR_SET_PDEATHSIG).
+    Everywhere: a daemon thread notices the re-parenting within 0.5 s and kills the
+    whole process group (the probe is its leader), grandchildren included."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            import signal
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            PR_SET_PDEATHSIG = 1
+            libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        except Exception:  # no libc/prctl: the thread below still works
+            pass
+    if not parent_pid or not hasattr(os, "getppid") or not hasattr(os, "killpg"):
+        return
+
+    def kill_group():
+        import signal
+
+        try:
+            os.killpg(0, signal.SIGKILL)
+        except OSError:
+            os._exit(137)
+
+    if os.getppid() != parent_pid:  # the parent died before the prctl above
+        kill_group()
+
+    def watch():
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent_pid:
+                kill_group()
+
+    try:
+        import threading
+
+        threading.Thread(target=watch, name="envcheck-parent-watch", daemon=True).start()
+    except Exception:  # cannot start a thread (limits): the prctl above still holds
+        pass
+
+
 def main(argv):
     if len(argv) != 3:
         sys.stderr.write("usage: _probe.py REQUEST.json RESULT.json\n")
         return 2
+    # No __pycache__ written anywhere (the parent also sets PYTHONDONTWRITEBYTECODE=1):
+    # importing the interface must not write into the package folder.
+    sys.dont_write_bytecode = True
     # Drop this script's directory from sys.path: only the package and its env count.
     here = os.path.dirname(os.path.abspath(__file__))
     sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
     with open(argv[1]) as handle:
         request = json.load(handle)
+    die_with_parent(request.get("parent_pid"))
     probe = Probe(request, argv[2])
     probe.result["limits"] = apply_limits(request)
     try:

@@ -19,8 +19,11 @@ interface.py is read with :func:`ast.parse` only.  It must
 from __future__ import annotations
 
 import ast
+import codecs
+import io
 import re
 import sys
+import tokenize
 from typing import TYPE_CHECKING, Iterable, Iterator, Optional
 
 from packaging.utils import canonicalize_name
@@ -233,11 +236,46 @@ def _target_python(version: Optional[str]) -> Optional[tuple[int, int]]:
     return (3, int(match.group(1))) if match else None
 
 
+def _decode(source: bytes, shown: str) -> tuple[Optional[str], list[Finding]]:
+    """The text the interpreter would read: PEP 263 cookie or BOM, else UTF-8.
+
+    ``ast.parse(bytes)`` is laxer than the import system (it accepts a non-UTF-8 byte in a
+    comment), so the source is decoded first, as importing it would."""
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(source).readline)
+    except SyntaxError as exc:
+        # An undecodable first two lines (no cookie can be read there) or an unknown/
+        # conflicting cookie: with UTF-8 we can at least point at the bad byte.
+        encoding = "utf-8"
+        try:
+            source.decode(encoding)
+        except UnicodeDecodeError:
+            pass
+        else:
+            return None, [error(f"{shown} cannot be imported: {exc}", file=shown,
+                                line=getattr(exc, "lineno", None))]
+    try:
+        return source.decode(encoding), []
+    except LookupError:
+        return None, [error(f"{shown} declares an unknown encoding {encoding!r}", file=shown)]
+    except UnicodeDecodeError as exc:
+        line = source[:exc.start].count(b"\n") + 1
+        name = "UTF-8" if codecs.lookup(encoding).name in ("utf-8", "utf-8-sig") else encoding
+        return None, [error(
+            f"{shown} is not {name} (byte 0x{source[exc.start]:02x} at line {line}): "
+            f"Python refuses to import it; save it as UTF-8 (or declare its encoding with a "
+            f"'# -*- coding: ... -*-' line)", file=shown, line=line,
+            details={"encoding": encoding, "offset": exc.start})]
+
+
 def _parse(source: bytes, shown: str,
            target: Optional[tuple[int, int]]) -> tuple[Optional[ast.Module], list[Finding]]:
     host = sys.version_info[:2]
+    text, problems = _decode(source, shown)
+    if text is None:
+        return None, problems
     try:
-        tree = ast.parse(source, filename=shown)
+        tree = ast.parse(text, filename=shown)
     except SyntaxError as exc:
         if target is not None and target > host:
             # Newer grammar than ours: we cannot judge it; the probe will.
@@ -254,7 +292,7 @@ def _parse(source: bytes, shown: str,
     findings: list[Finding] = []
     if target is not None and (3, 4) <= target < host:
         try:
-            ast.parse(source, filename=shown, feature_version=target)
+            ast.parse(text, filename=shown, feature_version=target)
         except SyntaxError as exc:
             line, column = exc.lineno, exc.offset
             match_stmt = getattr(ast, "Match", None)

@@ -20,7 +20,9 @@ from __future__ import annotations
 import bz2
 import gzip
 import lzma
+import os
 import re
+import stat
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -420,7 +422,13 @@ def inspect_pickle(path: Path, max_bytes: Optional[int] = None) -> PickleInspect
 
 
 def _inspect(path: Path, result: PickleInspection, max_bytes: Optional[int]) -> None:
-    result.size = path.stat().st_size
+    file_stat = path.stat()
+    # A FIFO blocks open() until a writer appears, a device may never end: only regular
+    # files are read.
+    if not stat.S_ISREG(file_stat.st_mode):
+        result.error = "not a regular file"
+        return
+    result.size = file_stat.st_size
     if max_bytes is not None and result.size > max_bytes:
         result.error = f"{result.size} bytes is more than the {max_bytes}-byte limit"
         return
@@ -505,6 +513,12 @@ def is_pickle_artifact(path: Path) -> bool:
     """By suffix (.pkl/.pickle/.joblib/.sav/.pk/.p) or by content: a protocol 2-5 pickle,
     or a joblib-compressed stream that decompresses to one."""
     path = Path(path)
+    try:
+        # Never open a FIFO (blocks until a writer comes) or a device.
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return False
+    except (OSError, ValueError):
+        pass  # missing/unreadable: judged by its name; inspect_pickle reports the error
     if path.suffix.lower() in PICKLE_SUFFIXES:
         return True
     try:

@@ -426,26 +426,26 @@ def check_predict_smoke(pkg: "ModelPackage", result: "ProbeResult",
             return CheckResult.skipped(
                 "predict.smoke", "no smoke inputs: declare input_features in metadata.yaml "
                 "or run envcheck record --inputs FILE")
-        if result.stage in ("inputs", "predict") or result.kind == "missing":
-            location = {}
-            if result.package_frames:
-                location = {"file": result.package_frames[-1].get("file"),
-                            "line": result.package_frames[-1].get("line")}
-            findings.append(error(runner.describe_failure(pkg, result),
-                                  details=runner.failure_details(result), **location))
-            return CheckResult.from_findings("predict.smoke", findings, duration)
+        # Loaded, no predictions, not ok: predict() (or the probe after it) failed --
+        # raised, returned junk, or the probe was stopped (timeout, signal, flood) and
+        # its predictions were lost with it.
+        findings.append(error(runner.describe_failure(pkg, result),
+                              details=runner.failure_details(result),
+                              **runner.failure_location(pkg, result)))
+        return CheckResult.from_findings("predict.smoke", findings, duration)
     got = result.predictions
     if got is None:  # failed later (the repeat): judged by predict.determinism
         return CheckResult.from_findings("predict.smoke", findings, duration)
     rows = (result.frame or {}).get("rows")
     shape = got.get("shape") or []
+    interface = pkg.relative(Path(pkg.interface_path))  # predict() is entered through it
     if not shape:
         findings.append(error(f"predict() returned a single {got.get('dtype')} for "
                               f"{rows} input rows: return one prediction per row",
-                              details={"output": got}))
+                              file=interface, details={"output": got}))
     elif rows is not None and shape[0] != rows:
         findings.append(error(f"predict() returned {shape[0]} rows for {rows} input rows",
-                              details={"shape": shape}))
+                              file=interface, details={"shape": shape}))
     if result.input_mutated:
         findings.append(warning("predict() modified its input DataFrame in place"))
     directory = reference_dir(pkg)
@@ -455,7 +455,7 @@ def check_predict_smoke(pkg: "ModelPackage", result: "ProbeResult",
         if nan_rows:
             findings.append(error(f"predict() returned NaN for {len(nan_rows)} of "
                                   f"{len(_rows(got))} rows (first: row {nan_rows[0]})",
-                                  details={"rows": nan_rows[:SHOWN_ROWS]}))
+                                  file=interface, details={"rows": nan_rows[:SHOWN_ROWS]}))
         findings.append(info("no reference recorded: run envcheck record to compare "
                              "predictions on every check"))
         return CheckResult.from_findings("predict.smoke", findings, duration)

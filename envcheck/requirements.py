@@ -73,6 +73,8 @@ _HASH_ALGOS = {"sha256": 64, "sha384": 96, "sha512": 128}
 _VCS_PREFIXES = ("git+", "hg+", "svn+", "bzr+")
 _ENV_VAR = re.compile(r"\$\{[^}]*\}")
 _COMMIT = re.compile(r"@([0-9a-f]{40})(?:#|$)")
+# PEP 508 names (packaging is laxer: it accepts "foo_", which normalizes to "foo-").
+_PEP508_NAME = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
 
 
 @dataclass
@@ -420,9 +422,21 @@ class _Parser:
             self.add(Severity.ERROR, f"not a valid requirement: {spec!r}{hint}: "
                      f"{str(exc).splitlines()[0]}", path, line_no, requirement=spec)
             return None
+        if not self._valid_name(req.name, spec, path, line_no):
+            return None
         if req.url and not self._check_url(req.url, spec, path, line_no):
             return None
         return req
+
+    def _valid_name(self, name: str, spec: str, path: Path, line_no: int) -> bool:
+        """PEP 508 names only.  packaging accepts e.g. ``foo_``, which normalizes to
+        ``foo-``: not a requirement the installer (or a re-read) accepts."""
+        if _PEP508_NAME.fullmatch(name):
+            return True
+        self.add(Severity.ERROR, f"not a valid requirement: {spec!r}: {name!r} is not a "
+                 f"valid package name (letters, digits, '.', '_', '-'; starting and ending "
+                 f"with a letter or digit)", path, line_no, requirement=spec)
+        return False
 
     def _bare_url(self, spec: str, path: Path, line_no: int) -> Optional[Requirement]:
         """``git+https://...#egg=name`` or ``https://.../pkg.whl``: needs a name to be used."""
@@ -436,7 +450,8 @@ class _Parser:
                      f"as 'name @ {url}'", path, line_no)
             return None
         try:
-            return _requirement_from(f"{name} @ {url}")
+            req = _requirement_from(f"{name} @ {url}")
+            return req if self._valid_name(req.name, spec, path, line_no) else None
         except InvalidRequirement as exc:
             self.add(Severity.ERROR, f"not a valid URL requirement: {spec!r}: {exc}", path, line_no)
             return None

@@ -129,6 +129,9 @@ class ProbeResult:
     timeout_s: float = DEFAULT_TIMEOUT_S
     memory_limit: Optional[str] = None
     duration_s: float = 0.0
+    # Entries of the package folder the run added, removed or changed ("cache.bin
+    # (added)"); None when the tree was too big to compare.
+    package_changes: Optional[list[str]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -270,10 +273,14 @@ def run_probe(python: Path, pkg: "ModelPackage", inputs: Optional[dict[str, Any]
     except (TypeError, ValueError):
         limit = MAX_OUTPUT_BYTES
     started = time.perf_counter()
-    control = Path(tempfile.mkdtemp(prefix="envcheck-probe-"))
+    sweep_stale_control_dirs()
+    control = Path(tempfile.mkdtemp(prefix=CONTROL_PREFIX))
     work = control / "work"  # the child's cwd and HOME; the control files are outside it
     work.mkdir()
     try:
+        # Whose control dir this is: a later run removes it if this process was killed
+        # before its ``finally`` could (see sweep_stale_control_dirs).
+        (control / OWNER_FILE).write_text(str(os.getpid()), encoding="ascii")
         probe_path = control / "_probe.py"
         # A copy, so the script's directory on sys.path is this control dir, never
         # envcheck's own package directory (whose modules would shadow the package's).
@@ -282,19 +289,106 @@ def run_probe(python: Path, pkg: "ModelPackage", inputs: Optional[dict[str, Any]
                    "package_root": str(Path(pkg.root).resolve()),
                    "inputs": inputs, "predict": bool(predict and inputs is not None),
                    "repeat": repeat, "stage_file": str(control / "stage"),
-                   "memory_bytes": memory_bytes, "nproc_headroom": NPROC_HEADROOM}
+                   "memory_bytes": memory_bytes, "nproc_headroom": NPROC_HEADROOM,
+                   "parent_pid": os.getpid()}
         request_path, result_path = control / "request.json", control / "result.json"
         request_path.write_text(json.dumps(request, allow_nan=False), encoding="utf-8")
         argv = [str(python), "-s", "-X", "faulthandler", str(probe_path),
                 str(request_path), str(result_path)]
+        before = tree_snapshot(Path(pkg.root))
         result = _spawn(argv, work, child_environment(python, work), timeout, limit)
         result.timeout_s = timeout
         result.memory_limit = str(memory) if memory else None
         _merge_child_result(result, result_path, control / "stage", memory_bytes)
+        after = tree_snapshot(Path(pkg.root)) if before is not None else None
+        result.package_changes = (tree_changes(before, after)
+                                  if before is not None and after is not None else None)
     finally:
         shutil.rmtree(control, ignore_errors=True)
     result.duration_s = time.perf_counter() - started
     return result
+
+
+CONTROL_PREFIX = "envcheck-probe-"
+OWNER_FILE = "owner.pid"
+MAX_SNAPSHOT_ENTRIES = 10_000  # a bigger package folder is not compared (too slow)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # exists (another user's): not ours to judge
+    return True
+
+
+def sweep_stale_control_dirs(directory: Optional[Path] = None) -> list[Path]:
+    """Remove ``envcheck-probe-*`` control dirs whose owner process is dead (an envcheck
+    killed by SIGKILL never runs its cleanup).  Dirs without an owner file are left alone:
+    another envcheck may have just created one.  Returns what was removed."""
+    root = Path(directory or tempfile.gettempdir())
+    removed = []
+    try:
+        entries = list(os.scandir(root))
+    except OSError:
+        return removed
+    for entry in entries:
+        if not entry.name.startswith(CONTROL_PREFIX):
+            continue
+        try:
+            if not entry.is_dir(follow_symlinks=False):
+                continue
+            owner = int((Path(entry.path) / OWNER_FILE).read_text(encoding="ascii").strip())
+        except (OSError, ValueError):
+            continue
+        if owner != os.getpid() and not _alive(owner):
+            shutil.rmtree(entry.path, ignore_errors=True)
+            removed.append(Path(entry.path))
+    return removed
+
+
+Snapshot = dict[str, tuple[int, int, int]]
+
+
+def tree_snapshot(root: Path, limit: int = MAX_SNAPSHOT_ENTRIES) -> Optional[Snapshot]:
+    """{relative path: (size, mtime_ns, mode)} of everything under ``root`` (symlinks
+    not followed), or None when there are more than ``limit`` entries.  The backstop for
+    writes the probe's audit hook cannot see (native code, Python < 3.8)."""
+    found: Snapshot = {}
+    pending = [Path(root)]
+    while pending:
+        current = pending.pop()
+        try:
+            entries = list(os.scandir(current))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                info_ = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            rel = os.path.relpath(entry.path, root)
+            found[rel] = (info_.st_size, info_.st_mtime_ns, info_.st_mode)
+            if len(found) > limit:
+                return None
+            if entry.is_dir(follow_symlinks=False):
+                pending.append(Path(entry.path))
+    return found
+
+
+def tree_changes(before: Snapshot, after: Snapshot) -> list[str]:
+    """``["cache.bin (added)", ...]`` sorted by path."""
+    changes = []
+    for rel in sorted(set(before) | set(after)):
+        if rel not in before:
+            changes.append(f"{rel} (added)")
+        elif rel not in after:
+            changes.append(f"{rel} (removed)")
+        elif before[rel] != after[rel]:
+            changes.append(f"{rel} (changed)")
+    return changes
 
 
 def _spawn(argv: list[str], cwd: Path, env: dict[str, str], timeout: float,
@@ -384,6 +478,11 @@ def _merge_child_result(result: ProbeResult, result_path: Path, stage_path: Path
             result.message = f"did not finish within {result.timeout_s:g} s (timeout)"
         return
     result.stage = stage
+    # The probe writes the stage marker before each stage, so every stage before the one
+    # it died in completed: a timeout in predict() is predict's failure, not load's.
+    stages = list(STAGE_WORDS)
+    if stage in stages:
+        result.completed = [s for s in stages[1:stages.index(stage)]]
     if result.kind == "timeout":
         result.message = f"did not finish within {result.timeout_s:g} s (timeout)"
         return
@@ -426,14 +525,18 @@ def distribution_for(module: str) -> str:
     return _DISTRIBUTION_OF.get(module) or _DISTRIBUTION_OF.get(top) or top
 
 
-def _location(pkg: "ModelPackage", result: ProbeResult) -> dict[str, Any]:
-    """file/line of the innermost frame in the package's own code."""
+def failure_location(pkg: "ModelPackage", result: ProbeResult) -> dict[str, Any]:
+    """file/line of the innermost frame in the package's own code; else the interface:
+    whatever the probe saw (a crash, a hang, a flood, a wrong return value), the
+    package's code did it, entered through interface.py."""
     if result.package_frames:
         frame = result.package_frames[-1]
         return {"file": frame.get("file"), "line": frame.get("line")}
-    if result.stage == "import":
-        return {"file": pkg.relative(Path(pkg.interface_path))}
-    return {}
+    if result.kind == "bad-input":  # envcheck's smoke inputs, not the package's code
+        return {}
+    if result.kind == "missing" and result.missing_module:  # e.g. pandas not installed
+        return {"file": pkg.relative(Path(pkg.requirements_path))}
+    return {"file": pkg.relative(Path(pkg.interface_path))}
 
 
 def failure_details(result: ProbeResult) -> dict[str, Any]:
@@ -508,17 +611,37 @@ def check_load(pkg: "ModelPackage", result: ProbeResult) -> CheckResult:
         return CheckResult("load", Status.ERROR,
                            [error(describe_failure(pkg, result),
                                   details=failure_details(result))], result.duration_s)
+    changed = _package_change_findings(pkg, result)
     if result.loaded:
         memory = result.stage_memory_mb.get("load")
+        if "load_s" in result.timings:
+            text = (f"loaded {result.model_type or 'the model'} in "
+                    f"{result.timings.get('load_s', 0):.2f} s (import "
+                    f"{result.timings.get('import_s', 0):.2f} s)"
+                    + (f", peak memory {memory:.0f} MB" if memory else ""))
+        else:  # the probe was stopped later, and its measurements with it
+            text = f"loaded the model (the probe was stopped later, during {result.where})"
         return CheckResult.from_findings("load", [info(
-            f"loaded {result.model_type or 'the model'} in "
-            f"{result.timings.get('load_s', 0):.2f} s (import {result.timings.get('import_s', 0):.2f} s)"
-            + (f", peak memory {memory:.0f} MB" if memory else ""),
-            details={"timings": timings, "peak_memory_mb": memory,
-                     "python": result.python})], result.timings.get("load_s", 0.0))
+            text, details={"timings": timings, "peak_memory_mb": memory,
+                           "python": result.python})] + changed,
+            result.timings.get("load_s", 0.0))
     return CheckResult.from_findings("load", [error(
         describe_failure(pkg, result), details=failure_details(result),
-        **_location(pkg, result))], result.duration_s)
+        **failure_location(pkg, result))] + changed, result.duration_s)
+
+
+def _package_change_findings(pkg: "ModelPackage", result: ProbeResult) -> list[Finding]:
+    """The backstop of the probe's write guard: what changed in the package folder."""
+    changes = result.package_changes
+    if not changes:
+        return []
+    shown = ", ".join(changes[:10]) + (f" and {len(changes) - 10} more"
+                                       if len(changes) > 10 else "")
+    return [error(f"the package's code changed its own package folder during check: "
+                  f"{shown}; a model must load without writing next to itself (the folder "
+                  f"may be read-only where it ships): write caches to a temp dir",
+                  file=pkg.relative(Path(pkg.interface_path)),
+                  details={"changes": changes})]
 
 
 # --------------------------------------------------------------------------- warnings

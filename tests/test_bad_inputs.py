@@ -151,16 +151,6 @@ def D(name: str, check: Optional[str], file: Optional[str], line: Union[int, str
     return Case(name, exit, check, file, line, message, static=False, args=args, **kw)
 
 
-BUG_INTERFACE_BYTES = ("BUG-1: contract.py parses interface.py bytes with ast.parse, which "
-                       "accepts non-UTF-8 bytes in a comment that the interpreter refuses")
-BUG_NO_FILE = ("BUG-2: findings about what predict()/load_model() did (no predict, wrong "
-               "rows, NaN, timeouts, crashes) do not name interface.py")
-BUG_LOST_STAGES = ("BUG-6: when the probe is killed (timeout, crash, flood) after load, the "
-                   "completed stages are lost and the failure is reported under `load`, "
-                   "not the stage it happened in; and BUG-2")
-BUG_WRITES = ("BUG-3: the probe may write into the package folder during check; envcheck "
-              "neither prevents nor reports it")
-
 PLANTED = {"PLANTED_AWS_SECRET_ACCESS_KEY": "planted-secret-aws",
            "GITHUB_TOKEN": "planted-secret-gh", "HF_TOKEN": "planted-secret-hf",
            "DATABASE_URL": "postgres://model:planted-secret-db@db.internal/prod",
@@ -233,31 +223,34 @@ CASES = [
     S("interface-load-model-not-callable", "interface.contract", "interface.py", 5, r"load_model is assigned a constant value"),
     S("interface-no-load-model", "interface.contract", "interface.py", None, r"does not define load_model\(\)"),
     S("interface-null-bytes", "interface.contract", "interface.py", None, r"null bytes"),
-    S("interface-non-utf8", "interface.contract", "interface.py", 1, r"UTF-8", bug=BUG_INTERFACE_BYTES),
+    S("interface-non-utf8", "interface.contract", "interface.py", 1, NOT_UTF8),
     S("huge-interface", "interface.contract", "interface.py", None, r"bytes; an interface over \d+ bytes is refused"),
     # -- interface.py, run in the package's environment (slow)
-    D("load-returns-none", "load", "interface.py", None, r"load_model\(\) returned None", bug=BUG_NO_FILE),
+    D("load-returns-none", "load", "interface.py", None, r"load_model\(\) returned None"),
     D("load-raises", "load", "interface.py", "raise RuntimeError", r"raised RuntimeError: cannot find weights\.bin"),
     D("missing-dependency", "load", "interface.py", "import xgboost", r"'xgboost'.*add xgboost to requirements\.txt"),
     D("exit-in-load", "load", "interface.py", "sys.exit(3)", r"sys\.exit\(3\)"),
     D("os-exit-in-import", "load", "interface.py", None, r"exited with status 7"),
     D("import-infinite-loop", "load", "interface.py", None, r"did not finish within 4 s", args=("--timeout", "4")),
     D("deep-recursion", "load", "interface.py", "return unwrap(n + 1)", r"RecursionError"),
-    D("segfault", "load", "interface.py", None, r"SIGSEGV", bug=BUG_NO_FILE),
+    D("segfault", "load", "interface.py", None, r"SIGSEGV"),
     D("memory-hog", "load", "interface.py", "bytearray(1024", r"ran out of memory \(limit 512M\)",
       args=("--timeout", "60", "--memory", "512M")),
     D("fork-bomb", "load", "interface.py", None, r"did not finish within 6 s|Resource temporarily unavailable",
-      args=("--timeout", "6"), bug=BUG_NO_FILE),
-    D("output-flood", "load", "interface.py", None, r"output flood", bug=BUG_NO_FILE),
-    D("predict-missing", "predict.smoke", "interface.py", None, r"has no predict\(\) method", bug=BUG_NO_FILE),
+      args=("--timeout", "6")),
+    D("output-flood", "load", "interface.py", None, r"output flood"),
+    D("predict-missing", "predict.smoke", "interface.py", None, r"has no predict\(\) method"),
     D("predict-raises", "predict.smoke", "interface.py", "raise ValueError", r"raised ValueError: column tenure has unexpected values"),
-    D("predict-wrong-rows", "predict.smoke", "interface.py", None, r"returned (\d+) rows for (\d+) input rows", bug=BUG_NO_FILE),
+    D("predict-wrong-rows", "predict.smoke", "interface.py", None, r"returned (\d+) rows for (\d+) input rows"),
     D("predict-wrong-width", "predict.schema", "metadata.yaml", None, r"returns 3 value\(s\) per row, metadata\.yaml declares 1 output"),
-    D("predict-nan", "predict.smoke", "interface.py", None, r"returned NaN for \d+ of \d+ rows", bug=BUG_NO_FILE),
-    D("predict-list-of-dicts", "predict.smoke", "interface.py", None, r"list of dicts", bug=BUG_NO_FILE),
-    D("predict-generator", "predict.smoke", "interface.py", None, r"generator", bug=BUG_NO_FILE),
-    D("predict-infinite-loop", "predict.smoke", "interface.py", None, r"did not finish within 4 s", args=("--timeout", "4"), bug=BUG_LOST_STAGES),
-    D("writes-into-package", "load", "interface.py", None, r"cache\.bin|package folder|read-only|Permission denied", bug=BUG_WRITES),
+    D("predict-nan", "predict.smoke", "interface.py", None, r"returned NaN for \d+ of \d+ rows"),
+    D("predict-list-of-dicts", "predict.smoke", "interface.py", None, r"list of dicts"),
+    D("predict-generator", "predict.smoke", "interface.py", None, r"generator"),
+    D("predict-infinite-loop", "predict.smoke", "interface.py", None, r"did not finish within 4 s", args=("--timeout", "4")),
+    # The write is refused where it happens (an audit hook in the probe): the finding
+    # names the line of the open() call.
+    D("writes-into-package", "load", "interface.py", "with open(os.path.join(here, 'cache.bin')",
+      r"writing into the package folder is not allowed.*cache\.bin"),
     D("leaves-child-running", None, None, None, "", exit=0),
     D("reads-env-credentials", None, None, None, "", exit=0, env=PLANTED),
 ]

@@ -200,3 +200,25 @@ def test_null_bytes(tmp_path: Path) -> None:
                        interface_path=tmp_path / "interface.py")
     result = check_interface(pkg, None)
     assert result.status is Status.FAIL and result.findings[0].file == "interface.py"
+
+
+def test_non_utf8_byte_in_a_comment_is_refused_at_its_line(tmp_path: Path) -> None:
+    """ast.parse(bytes) accepts it; importing the file does not (BUG-1)."""
+    (tmp_path / "interface.py").write_bytes(b"import os\n# caf\xe9\n" + LOAD.encode())
+    pkg = ModelPackage(root=tmp_path, metadata_path=tmp_path / "metadata.yaml",
+                       requirements_path=tmp_path / "requirements.txt",
+                       interface_path=tmp_path / "interface.py")
+    result = check_interface(pkg, None)
+    assert result.status is Status.FAIL
+    (finding,) = only(result, Severity.ERROR)
+    assert (finding.file, finding.line) == ("interface.py", 2)
+    assert "is not UTF-8 (byte 0xe9 at line 2)" in finding.message
+
+
+def test_declared_encoding_is_honoured(tmp_path: Path) -> None:
+    (tmp_path / "interface.py").write_bytes(
+        b"# -*- coding: latin-1 -*-\n# caf\xe9\n" + LOAD.encode())
+    pkg = ModelPackage(root=tmp_path, metadata_path=tmp_path / "metadata.yaml",
+                       requirements_path=tmp_path / "requirements.txt",
+                       interface_path=tmp_path / "interface.py")
+    assert only(check_interface(pkg, None), Severity.ERROR) == []

@@ -172,12 +172,7 @@ def test_sigkill_during_env_build_leaves_a_cache_the_next_check_repairs(work: Pa
     assert snapshot(pkg) == before
 
 
-BUG_ORPHAN = ("BUG-5: the probe runs in its own session, so when envcheck is SIGKILLed the "
-              "probe (and what it started) keeps running with no timeout")
-
-
 @pytest.mark.slow
-@pytest.mark.xfail(reason=BUG_ORPHAN, strict=True)
 def test_sigkill_during_probe_leaves_no_probe_running(work: Path, envcheck_cache: Path) -> None:
     pkg = hanging_package(work / "pkg")
     before = snapshot(pkg)

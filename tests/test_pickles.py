@@ -383,3 +383,16 @@ def test_deep_nesting_does_not_crash(tmp_path: Path) -> None:
     deep += mc.SETITEM + mc.STOP
     result = _inspect_bytes(tmp_path, deep)
     assert result.error is not None and "nested too deeply" in result.error
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="POSIX only")
+def test_a_fifo_is_not_opened(tmp_path: Path) -> None:
+    """Opening a FIFO blocks until a writer comes: never open one (BUG-4).  If this test
+    hangs, the inspector opened it."""
+    import os
+
+    fifo = tmp_path / "model.pkl"
+    os.mkfifo(fifo)
+    assert is_pickle_artifact(fifo) is False
+    assert inspect_pickle(fifo).error == "not a regular file"
+    assert not inspect_pickle(fifo).safe

@@ -103,3 +103,82 @@ def test_protocol_files(tmp_path: Path) -> None:
     assert (tmp_path / "stage").read_text() == "done"
     assert not (tmp_path / "result.json.tmp").exists()
     assert result["python"] == "%d.%d.%d" % sys.version_info[:3]
+
+
+def test_package_guard_decides_by_resolved_path(tmp_path: Path) -> None:
+    """BUG-3: what counts as writing into the package folder (symlinks resolved both
+    ways); the probe's own files and scratch dirs inside it are exempt."""
+    import os
+
+    root = tmp_path / "pkg"
+    (root / "scratch").mkdir(parents=True)
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "into-pkg").symlink_to(root)
+    (root / "out-link").symlink_to(outside / "f")
+    guard = _probe.PackageGuard(str(root), [str(root / "scratch"), str(tmp_path)],
+                                [str(root / "result.json")])
+    assert guard.inside(str(root / "cache.bin"))
+    assert guard.inside(root)  # rmtree(root), chmod(root)
+    assert guard.inside(str(root).encode() + b"/x")
+    assert guard.inside(str(outside / "into-pkg" / "x"))  # a link into the package
+    assert guard.inside(str(root / "out-link"))  # removing the link itself
+    assert not guard.inside(str(outside / "f"))
+    assert not guard.inside(str(root / "scratch" / "tmp.txt"))
+    assert not guard.inside(str(root / "result.json"))
+    assert not guard.inside(3)  # a file descriptor
+    # open's audit args: (path, mode, flags)
+    assert _probe._opens_for_writing(("x", "r", os.O_RDONLY)) is False
+    assert _probe._opens_for_writing(("x", None, os.O_WRONLY | os.O_CREAT)) is True
+    assert _probe._opens_for_writing(("x", "r+", os.O_RDWR)) is True
+    assert _probe._opens_for_writing(("x", "a", None)) is True
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_probe_dies_with_its_parent(tmp_path: Path) -> None:
+    """BUG-5: the probe runs in its own session; when its parent is SIGKILLed it ends
+    (prctl on Linux, a watcher thread everywhere) instead of running on unbounded."""
+    import os
+    import signal
+    import time
+
+    root = tmp_path / "pkg"
+    root.mkdir()
+    (root / "interface.py").write_text("import time\n\ndef load_model():\n    time.sleep(600)\n")
+    request = {"interface": str(root / "interface.py"), "package_root": str(root),
+               "inputs": None, "predict": False, "repeat": False,
+               "stage_file": str(tmp_path / "stage")}
+    (tmp_path / "request.json").write_text(json.dumps(request))
+    # A parent shell that starts the probe in a new session, prints its pid and waits.
+    parent = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import json, subprocess, sys
+            req = json.load(open({str(tmp_path / 'request.json')!r}))
+            import os
+            req["parent_pid"] = os.getpid()
+            json.dump(req, open({str(tmp_path / 'request.json')!r}, "w"))
+            child = subprocess.Popen([sys.executable, {str(PROBE)!r},
+                                      {str(tmp_path / 'request.json')!r},
+                                      {str(tmp_path / 'result.json')!r}],
+                                     start_new_session=True)
+            print(child.pid, flush=True)
+            child.wait()
+        """)], stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    probe_pid = int(parent.stdout.readline())
+    while not (tmp_path / "stage").exists() or (tmp_path / "stage").read_text() != "load":
+        time.sleep(0.05)
+    parent.kill()
+    parent.wait()
+    for _ in range(200):  # not a timing assertion: wait up to 20 s for it to go
+        try:
+            os.kill(probe_pid, 0)
+        except ProcessLookupError:
+            break
+        if open(f"/proc/{probe_pid}/stat").read().rsplit(")", 1)[1].split()[0] == "Z":
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(probe_pid, signal.SIGKILL)
+        raise AssertionError("the probe outlived its parent")

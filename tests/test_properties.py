@@ -250,8 +250,6 @@ def test_requirements_reader_takes_any_bytes(raw: bytes) -> None:
     _requirements({"requirements.txt": raw})
 
 
-@pytest.mark.xfail(strict=True, reason="BUG-8: requirements.py accepts the name 'foo_' "
-                   "(packaging does) and normalizes it to 'foo-', which is not a requirement")
 def test_normalized_name_stays_a_valid_requirement() -> None:
     with scratch() as root:
         (root / "requirements.txt").write_text("foo_\n")
@@ -328,12 +326,7 @@ def test_real_fixture_pickles_are_walked() -> None:
         assert result.error is None, (path, result.error)
 
 
-BUG_FIFO = ("BUG-4: pickles.is_pickle_artifact/inspect_pickle open a FIFO and block forever "
-            "(the pipeline filters artifacts with is_file(), the public API does not)")
-
-
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX only")
-@pytest.mark.xfail(reason=BUG_FIFO, strict=True, raises=Hang)
 @pytest.mark.parametrize("name", ["model.bin", "model.pkl"])
 def test_inspector_never_blocks_on_a_fifo(name: str) -> None:
     with scratch() as root, no_hang(5):

@@ -286,3 +286,33 @@ def test_bad_outputs_fail_smoke(tmp_path: Path) -> None:
     (finding,) = errors(check_predict_smoke(raising, result, Options()))
     assert finding.message.startswith("predict() raised KeyError")
     assert (finding.file, finding.line) == ("interface.py", 3)
+
+
+def test_wrong_output_findings_name_the_interface(tmp_path: Path) -> None:
+    """What predict() returned is the package's code's doing: the finding names
+    interface.py (BUG-2)."""
+    pkg = package(tmp_path / "p")
+    for predictions, text in ((array([0.1, 0.2]), "returned 2 rows for 3 input rows"),
+                              ({"kind": "scalar", "dtype": "float", "shape": [],
+                                "values": 0.5}, "returned a single float"),
+                              (array([0.1, {"$float": "nan"}, 0.3]), "returned NaN for 1 of 3")):
+        result = check_predict_smoke(pkg, probe(predictions), Options())
+        (finding,) = errors(result)
+        assert text in finding.message
+        assert (finding.file, finding.line) == ("interface.py", None)
+
+
+def test_probe_stopped_during_predict_fails_predict_smoke(tmp_path: Path) -> None:
+    """Load completed, the probe was killed in predict(): predict.smoke fails naming the
+    kind, on interface.py (BUG-6)."""
+    pkg = package(tmp_path / "p")
+    for kind, stage, text in (("timeout", "predict", "predict() did not finish within 4 s"),
+                              ("signal", "predict", "crashed during predict(): killed by SIGSEGV"),
+                              ("flood", "predict-repeat", "the second predict()")):
+        result = probe(None, None, kind=kind, stage=stage, timeout_s=4.0, signal_name="SIGSEGV",
+                       message="wrote more than 8 MB to stdout (output flood)",
+                       completed=["import", "load", "inputs"], frame=None)
+        check = check_predict_smoke(pkg, result, Options())
+        assert check.status is Status.FAIL, kind
+        (finding,) = errors(check)
+        assert text in finding.message and finding.file == "interface.py"

@@ -251,3 +251,15 @@ def test_never_raises(tmp_path: Path, text: str) -> None:
     check_pinned(reqs)
     for line in reqs.install_lines():
         assert "\n" not in line
+
+
+@pytest.mark.parametrize("line", ["foo_==1.0", "foo_bar_", "foo_[extra]==1.0 ; python_version>'3'",
+                                  "_foo==1.0", "foo.==1.0"])
+def test_names_pep508_forbids_are_refused_at_their_line(tmp_path: Path, line: str) -> None:
+    """packaging accepts 'foo_' and normalizes it to 'foo-', not a requirement (BUG-8)."""
+    path = write(tmp_path, "requirements.txt", f"numpy==1.26.4\n{line}\n")
+    reqs = parse_requirements(path, tmp_path)
+    assert not reqs.ok
+    (finding,) = errors(reqs.findings)
+    assert (finding.file, finding.line) == ("requirements.txt", 2)
+    assert finding.message.startswith(f"not a valid requirement: {line!r}")

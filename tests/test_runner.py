@@ -22,6 +22,7 @@ import yaml
 from envcheck.findings import Severity, Status
 from envcheck.options import Options
 from envcheck.package import ModelPackage
+from envcheck import runner
 from envcheck.runner import (ProbeResult, check_load, check_load_warnings,
                              check_runtime_imports, child_environment,
                              parse_memory, parse_sklearn_version_warning, run_probe)
@@ -451,3 +452,133 @@ def test_sklearn_132_pickle_loaded_by_host_version(tmp_path: Path, sklearn132_py
     # the runtime audit saw the estimator classes being imported
     modules = {e["module"] for e in result.find_class_imports}
     assert "sklearn.ensemble._forest" in modules
+
+
+# --------------------------------------------------------------------------- reliability fixes
+
+
+def test_killed_after_load_keeps_the_completed_stages(tmp_path: Path) -> None:
+    """No result file, the stage marker says predict: import and load completed, so load
+    passes and the death is predict's (BUG-6)."""
+    pkg = make_package(tmp_path / "p", "def load_model(): pass\n")
+    (tmp_path / "stage").write_text("predict")
+    result = ProbeResult(kind="timeout", stage="start", timeout_s=4.0)
+    runner._merge_child_result(result, tmp_path / "missing.json", tmp_path / "stage", None)
+    assert (result.stage, result.completed) == ("predict", ["import", "load", "inputs"])
+    assert result.loaded
+    load = check_load(pkg, result)
+    assert load.status is Status.PASS
+    assert "stopped later, during predict()" in load.findings[0].message
+
+
+def test_failures_without_a_package_frame_name_the_interface(tmp_path: Path) -> None:
+    """A crash, a hang or a flood is the package's code's doing (BUG-2)."""
+    pkg = make_package(tmp_path / "p", "def load_model(): pass\n")
+    for kind in ("signal", "timeout", "flood", "exit"):
+        result = ProbeResult(kind=kind, stage="load", signal_name="SIGSEGV", message="x")
+        finding = only_error(check_load(pkg, result))
+        assert (finding.file, finding.line) == ("interface.py", None), kind
+    framed = ProbeResult(kind="exception", stage="load", message="ValueError: x",
+                         package_frames=[{"file": "helpers/io.py", "line": 7}])
+    assert (only_error(check_load(pkg, framed)).file, only_error(check_load(pkg, framed)).line) \
+        == ("helpers/io.py", 7)
+
+
+def test_tree_snapshot_sees_added_removed_and_changed(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("1")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.txt").write_text("2")
+    before = runner.tree_snapshot(tmp_path)
+    assert before is not None and set(before) == {"a.txt", "sub", os.path.join("sub", "b.txt")}
+    (tmp_path / "a.txt").write_text("longer")
+    (tmp_path / "sub" / "b.txt").unlink()
+    (tmp_path / "cache.bin").write_bytes(b"x")
+    after = runner.tree_snapshot(tmp_path)
+    assert after is not None
+    assert runner.tree_changes(before, after) == [
+        "a.txt (changed)", "cache.bin (added)", "sub (changed)",
+        os.path.join("sub", "b.txt") + " (removed)"]
+    assert runner.tree_snapshot(tmp_path, limit=2) is None  # too big: not compared
+
+
+def test_package_changes_fail_load_naming_them(tmp_path: Path) -> None:
+    pkg = make_package(tmp_path / "p", "def load_model(): pass\n")
+    result = ProbeResult(kind="ok", stage="done", completed=["import", "load"],
+                         timings={"load_s": 0.1}, package_changes=["cache.bin (added)"])
+    finding = only_error(check_load(pkg, result))
+    assert "changed its own package folder during check: cache.bin (added)" in finding.message
+    assert finding.file == "interface.py"
+
+
+def test_stale_control_dirs_of_dead_owners_are_swept(tmp_path: Path) -> None:
+    """An envcheck killed by SIGKILL leaves its control dir: the next run removes it
+    (BUG-5); live owners' and ownerless (just created) dirs stay."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale, live, fresh, other = (tmp_path / f"{runner.CONTROL_PREFIX}{n}"
+                                 for n in ("stale", "live", "fresh", "x"))
+    for path in (stale, live, fresh):
+        path.mkdir()
+    (stale / runner.OWNER_FILE).write_text(str(dead.pid))
+    (live / runner.OWNER_FILE).write_text(str(os.getppid()))
+    (tmp_path / "unrelated").mkdir()
+    assert runner.sweep_stale_control_dirs(tmp_path) == [stale]
+    assert not stale.exists() and live.is_dir() and fresh.is_dir()
+    assert (tmp_path / "unrelated").is_dir() and not other.exists()
+
+
+@pytest.mark.slow
+def test_writes_into_the_package_are_refused_where_they_happen(tmp_path: Path) -> None:
+    """The probe's audit hook turns a write into the package folder into a PermissionError
+    at the line that writes (BUG-3); reading it and writing elsewhere still work."""
+    pkg = pure_package(tmp_path / "writer", load_body="""
+        import os, tempfile
+        here = Path(__file__).parent
+        (here / "weights.json").read_bytes()
+        with open(os.path.join(tempfile.gettempdir(), "scratch.bin"), "wb") as handle:
+            handle.write(b"fine")
+        (here / "cache.bin").write_bytes(b"not fine")
+    """)
+    before = runner.tree_snapshot(pkg.root)
+    result = run_probe(HOST, pkg, INPUTS, Options())
+    assert (result.kind, result.stage, result.exception_type) == ("exception", "load",
+                                                                  "PermissionError")
+    finding = only_error(check_load(pkg, result))
+    assert "writing into the package folder is not allowed during check" in finding.message
+    assert "cache.bin" in finding.message
+    interface = (pkg.root / "interface.py").read_text().splitlines()
+    assert finding.file == "interface.py"
+    assert "cache.bin" in interface[finding.line - 1]
+    assert runner.tree_snapshot(pkg.root) == before
+
+
+@pytest.mark.slow
+def test_native_writes_into_the_package_are_caught_by_the_snapshot(tmp_path: Path) -> None:
+    """C code writing through libc is invisible to audit hooks: the before/after snapshot
+    reports it on ``load``."""
+    pkg = pure_package(tmp_path / "native", load_body="""
+        import ctypes
+        libc = ctypes.CDLL(None)
+        libc.fopen.restype = ctypes.c_void_p
+        libc.fclose.argtypes = [ctypes.c_void_p]
+        libc.fclose(libc.fopen(str(Path(__file__).parent / "native.bin").encode(), b"w"))
+    """)
+    result = run_probe(HOST, pkg, INPUTS, Options())
+    assert result.kind == "ok"
+    assert result.package_changes == ["native.bin (added)"]
+    check = check_load(pkg, result)
+    assert check.status is Status.FAIL
+    assert "native.bin (added)" in only_error(check).message
+
+
+@pytest.mark.slow
+def test_timeout_in_predict_keeps_load_passing(tmp_path: Path) -> None:
+    pkg = pure_package(tmp_path / "slowpredict", predict_override=textwrap.dedent("""
+        def _forever(self, frame):
+            while True:
+                pass
+        Model.predict = _forever
+    """))
+    result = run_probe(HOST, pkg, INPUTS, Options(timeout_s=3))
+    assert (result.kind, result.stage) == ("timeout", "predict")
+    assert check_load(pkg, result).status is Status.PASS
