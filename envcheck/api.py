@@ -43,7 +43,7 @@ def record(path: PathLike, inputs: Optional[PathLike] = None, force: bool = Fals
     Raises :class:`envcheck.error_handler.FatalError` with a one-line message when the
     reference cannot be recorded (it exists and ``force`` is false, or the model fails).
     """
-    from envcheck.record import record_package
+    from envcheck.recording import record_package
 
     return record_package(Path(path), _options(dict(options)),
                           Path(inputs) if inputs is not None else None, force, None)

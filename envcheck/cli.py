@@ -189,7 +189,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_record(args: argparse.Namespace) -> int:
-    from envcheck.record import record_package
+    from envcheck.recording import record_package
 
     options = _options(args)
     message = record_package(args.package, options, args.inputs, args.force,
@@ -212,7 +212,7 @@ def cmd_env(args: argparse.Namespace) -> int:
     from envcheck.envs import EnvCache, render_env_list
     from envcheck.options import default_cache_dir
 
-    cache = EnvCache(args.cache_dir or default_cache_dir())
+    cache = EnvCache(getattr(args, "cache_dir", None) or default_cache_dir())
     if args.env_command == "list":
         infos = cache.list()
         if args.format == "json":

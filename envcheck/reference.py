@@ -4,7 +4,7 @@ of the package.
 Checks: ``artifacts.integrity``, ``predict.schema``, ``predict.smoke``,
 ``predict.determinism``.
 
-The reference (written by :mod:`envcheck.record`)::
+The reference (written by :mod:`envcheck.recording`)::
 
     reference/inputs.json       split orient + dtypes
     reference/outputs.json      {"format": 1, "output": <encoded predictions>}
@@ -44,7 +44,7 @@ SHOWN_ROWS = 5
 def reference_dir(pkg: "ModelPackage") -> Optional[Path]:
     """The readable reference directory, or None.
 
-    Recovery rule (see :mod:`envcheck.record`): ``record`` moves the old reference to
+    Recovery rule (see :mod:`envcheck.recording`): ``record`` moves the old reference to
     ``reference.old-*`` before moving the new one in.  If it was killed between the two
     renames there is no ``reference/`` but the old one is intact, so it is read from there.
     ``reference.tmp-*`` directories are never read (possibly incomplete)."""

@@ -224,7 +224,8 @@ def test_schema_ships_and_is_valid() -> None:
                 "python_version", "artifacts", "interface", "envcheck"):
         assert key in schema["properties"]
     assert set(schema["$defs"]["settings"]["properties"]) == {
-        "timeout", "memory", "rtol", "atol", "allow_warnings", "trust_pickle", "smoke_rows"}
+        "timeout", "memory", "rtol", "atol", "allow_warnings", "trust_pickle", "smoke_rows",
+        "max_output_mb"}
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -1,4 +1,4 @@
-"""envcheck.record: record a real package, then check it; refusals; atomic replacement.
+"""envcheck.recording: record a real package, then check it; refusals; atomic replacement.
 
 The scikit-learn package is pickled by the host's scikit-learn and run by the host
 interpreter in a child process (a real interpreter with real libraries).
@@ -22,7 +22,7 @@ from envcheck.findings import Severity, Status
 from envcheck.inputs import recorded_inputs
 from envcheck.options import Options
 from envcheck.package import ModelPackage
-from envcheck.record import RecordError, record
+from envcheck.recording import RecordError, record
 from envcheck.reference import (check_determinism, check_integrity, check_predict_schema,
                                 check_predict_smoke)
 from envcheck.runner import check_load, check_load_warnings, run_probe
