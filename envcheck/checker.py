@@ -214,7 +214,10 @@ def _dynamic_checks(pkg: "ModelPackage", options: Options, results: _Results,
 
 def _inputs_file(pkg: "ModelPackage") -> str:
     recorded = pkg.reference_dir / "inputs.json"
-    return pkg.relative(recorded) if recorded.exists() else "metadata.yaml"
+    if recorded.exists():
+        return pkg.relative(recorded)
+    example = getattr(pkg, "smoke_inputs_path", None)  # an MLflow model's input example
+    return pkg.relative(example) if example is not None else pkg.relative(pkg.metadata_path)
 
 
 @contextlib.contextmanager

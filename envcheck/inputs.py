@@ -291,6 +291,11 @@ def smoke_inputs(pkg: "ModelPackage", rows: Optional[int] = None) -> tuple[Optio
     recorded = recorded_inputs(pkg)
     if recorded is not None:
         return recorded, "reference/inputs.json"
+    from envcheck.mlflow_model import example_inputs
+
+    example = example_inputs(pkg)  # an MLflow model's input example; None otherwise
+    if example is not None:
+        return example, example["source"]
     try:
         return build_synthetic_inputs(pkg.metadata, rows), "synthesized from metadata.yaml"
     except InputsError as exc:

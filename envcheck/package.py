@@ -107,6 +107,11 @@ def read_package(path: Path, options: Options) -> tuple[Optional[ModelPackage], 
         return None, [CheckResult.from_findings("package.layout", [error(
             f"{path} {what}: not a model package (a directory with {METADATA_FILE}, "
             f"{REQUIREMENTS_FILE}, {DEFAULT_INTERFACE} and the model file)")])]
+    if (path / "MLmodel").is_file() and not (path / METADATA_FILE).is_file():
+        # An MLflow model directory: read through its MLmodel (envcheck.mlflow_model).
+        from envcheck.mlflow_model import read_mlflow_package
+
+        return read_mlflow_package(path, options)
     root = path.resolve()
     pkg = ModelPackage(root=root, metadata_path=root / METADATA_FILE,
                        requirements_path=root / REQUIREMENTS_FILE,
