@@ -291,11 +291,12 @@ def smoke_inputs(pkg: "ModelPackage", rows: Optional[int] = None) -> tuple[Optio
     recorded = recorded_inputs(pkg)
     if recorded is not None:
         return recorded, "reference/inputs.json"
-    from envcheck.mlflow_model import example_inputs
+    if getattr(pkg, "smoke_inputs_path", None) is not None:  # an MLflow input example
+        from envcheck.mlflow_model import example_inputs
 
-    example = example_inputs(pkg)  # an MLflow model's input example; None otherwise
-    if example is not None:
-        return example, example["source"]
+        example = example_inputs(pkg)
+        if example is not None:
+            return example, example["source"]
     try:
         return build_synthetic_inputs(pkg.metadata, rows), "synthesized from metadata.yaml"
     except InputsError as exc:

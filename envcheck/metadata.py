@@ -351,13 +351,47 @@ def _validator() -> Any:
         load_schema(), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
 
 
+def _schema_errors(data: dict[str, Any]) -> list[Any]:
+    """jsonschema's errors for ``data``.
+
+    A warm check should not pay for importing jsonschema (~0.1 s) to re-validate the same
+    metadata: a document that validated cleanly leaves a marker named by the sha256 of the
+    schema and the document in the cache dir, and the same pair is not validated again.
+    Only clean results are remembered, so every error is always reported afresh.
+    """
+    marker = _clean_marker(data)
+    if marker is not None and marker.exists():
+        return []
+    errors = list(_validator().iter_errors(data))
+    if not errors and marker is not None:
+        try:
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.touch()
+        except OSError:
+            pass  # a read-only cache only costs the next check a validation
+    return errors
+
+
+def _clean_marker(data: dict[str, Any]) -> Optional[Path]:
+    import hashlib
+
+    from envcheck.options import default_cache_dir
+
+    try:
+        document = json.dumps(data, sort_keys=True, default=str)
+        cache = default_cache_dir()
+    except (TypeError, ValueError, OSError):
+        return None
+    digest = hashlib.sha256(SCHEMA_PATH.read_bytes() + b"\0" + document.encode()).hexdigest()
+    return cache / "metadata-valid" / digest
+
+
 def known_keys() -> list[str]:
     return sorted(load_schema()["properties"])
 
 
 def validate_metadata(data: dict[str, Any], shown: str = "metadata.yaml") -> list[Finding]:
     """Schema errors plus the checks JSON Schema cannot express, each with line and key path."""
-    validator = _validator()
     findings: list[Finding] = []
 
     non_string = _non_string_keys(data, [])
@@ -366,7 +400,7 @@ def validate_metadata(data: dict[str, Any], shown: str = "metadata.yaml") -> lis
                             f"key {key!r} is not a string; quote it (YAML reads yes/no/on/off "
                             f"as booleans and bare numbers as numbers)"))
     if not non_string:
-        errors = sorted(validator.iter_errors(data),
+        errors = sorted(_schema_errors(data),
                         key=lambda e: (_position(data, list(e.absolute_path))[0], str(e.message)))
         for err in errors:
             findings.extend(_schema_finding(data, err, shown))

@@ -237,3 +237,20 @@ def test_never_raises(tmp_path: Path, text: str) -> None:
     assert isinstance(data, dict)
     if not data:
         assert errors(findings)
+
+
+def test_clean_validation_is_remembered_errors_never(tmp_path, monkeypatch) -> None:
+    """A warm check skips jsonschema for metadata it validated before; errors always show."""
+    from envcheck.metadata import _clean_marker, validate_metadata
+
+    monkeypatch.setenv("ENVCHECK_CACHE_DIR", str(tmp_path))
+    good = {"name": "m", "version": "1", "output": [{"name": "y", "type": "float"}],
+            "input_features": [{"name": "x", "type": "float"}]}
+    assert validate_metadata(good) == []
+    marker = _clean_marker(good)
+    assert marker is not None and marker.exists()
+    bad = {**good, "input_features": [{"name": "x", "type": "categorical"}]}
+    for _ in range(2):
+        findings = validate_metadata(bad)
+        assert any("categories" in f.message for f in findings)
+    assert not _clean_marker(bad).exists()
