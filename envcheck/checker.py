@@ -172,30 +172,37 @@ def prepare_environment(pkg: "ModelPackage", options: Options, progress: Optiona
 def _dynamic_checks(pkg: "ModelPackage", options: Options, results: _Results,
                     report: PackageReport, progress: Optional["Progress"],
                     inspections: list) -> None:
-    from envcheck import envs, reference, runner
-    from envcheck.inputs import InputsError, smoke_inputs
+    from envcheck import envs
 
     env, env_results = prepare_environment(pkg, options, progress)
     results.add(*env_results)
     if env is None:
         results.skip_rest("the environment could not be built (see env.build)")
         return
-    report.environment = env.report_block()
-    results.add(_timed(envs.check_consistency, env), _timed(envs.check_drift, pkg, env, options.strict))
+    with env:  # holds the env's in-use lease: `env prune` leaves it alone until we are done
+        report.environment = env.report_block()
+        results.add(_timed(envs.check_consistency, env),
+                    _timed(envs.check_drift, pkg, env, options.strict))
+        blocked = _load_blocker(results)
+        if blocked:
+            results.skip_rest(blocked)
+            return
+        _probe_checks(pkg, env, options, results, progress)
 
-    blocked = _load_blocker(results)
-    if blocked:
-        results.skip_rest(blocked)
-        return
+
+def _probe_checks(pkg: "ModelPackage", env: "BuiltEnv", options: Options, results: _Results,
+                  progress: Optional["Progress"]) -> None:
+    """``load`` .. ``predict.determinism``: the package's code, run once in a child."""
+    from envcheck import pickles, reference, runner
+    from envcheck.inputs import InputsError, smoke_inputs
+
     try:
         inputs, inputs_source = smoke_inputs(pkg, pkg.settings.get("smoke_rows"))
     except InputsError as exc:  # a corrupt reference/inputs.json is the package's problem
         inputs, inputs_source = None, str(exc)
-    with _step(progress, f"Loading {pkg.name or pkg.root.name} in its environment"):
+    with step(progress, f"Loading {pkg.name or pkg.root.name} in its environment"):
         probe = runner.run_probe(env.python, pkg, inputs, options, predict=inputs is not None)
     results.add(runner.check_load(pkg, probe), runner.check_load_warnings(pkg, probe, options))
-    from envcheck import pickles
-
     runtime = runner.check_runtime_imports(pkg, probe, pickles.allowed_predicate(pkg, options.trust_pickle))
     if runtime:
         results.add(CheckResult.from_findings("pickle.safety", runtime))
@@ -221,7 +228,7 @@ def _inputs_file(pkg: "ModelPackage") -> str:
 
 
 @contextlib.contextmanager
-def _step(progress: Optional["Progress"], title: str) -> Iterator[None]:
+def step(progress: Optional["Progress"], title: str) -> Iterator[None]:
     if progress is None:
         yield
     else:

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import threading
 import time
 from typing import IO, Any, Iterator, Optional
+
+
+_LIVE = threading.Lock()
 
 
 class Progress:
@@ -44,14 +48,22 @@ class Progress:
 
         start = time.perf_counter()
         ok = False
+        # rich allows one live display at a time; with -j, other steps print plain lines.
+        live = _LIVE.acquire(blocking=False)
         bar = RichProgress(SpinnerColumn(), TextColumn("{task.description}"),
                            TimeElapsedColumn(), console=self._get_console(), transient=True)
         try:
-            with bar:
-                bar.add_task(description, total=None)
+            if live:
+                with bar:
+                    bar.add_task(description, total=None)
+                    yield
+            else:
+                self._get_console().print(f"{description}...", highlight=False)
                 yield
             ok = True
         finally:
+            if live:
+                _LIVE.release()
             elapsed = time.perf_counter() - start
             mark = "[green]done[/green]" if ok else "[red]failed[/red]"
             self._get_console().print(f"{description}: {mark} in {elapsed:.1f}s",

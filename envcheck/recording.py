@@ -242,13 +242,9 @@ def record_package(path: Path, options: Options, inputs_path: Optional[Path], fo
         message = next((f.message for f in build.findings if f.severity.value == "error"),
                        "env.build failed")
         raise RecordError(f"cannot record: the environment could not be built: {message}")
-    interpreter = env.interpreter
-    python_version = getattr(interpreter, "version", None) or ""
-    if progress is not None:
-        with progress.step(f"Recording {pkg.name or pkg.root.name}"):
-            outcome = record(pkg, env.python, dict(env.packages), str(python_version),
-                             options, inputs_path, force)
-    else:
-        outcome = record(pkg, env.python, dict(env.packages), str(python_version), options,
-                         inputs_path, force)
+    from envcheck.checker import step
+
+    with env, step(progress, f"Recording {pkg.name or pkg.root.name}"):
+        outcome = record(pkg, env.python, dict(env.packages), env.interpreter.version,
+                         options, inputs_path, force)
     return outcome.summary(pkg)
