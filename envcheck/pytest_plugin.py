@@ -60,8 +60,9 @@ class EnvcheckItem(pytest.Item):
             reason = result.findings[0].message if result and result.findings else "not run"
             pytest.skip(reason)
         if result.status in (Status.FAIL, Status.ERROR):
-            raise EnvcheckFailure("\n".join(
-                f"{f.location + ': ' if f.location else ''}{f.message}" for f in result.findings))
+            from envcheck.report import finding_line
+
+            raise EnvcheckFailure("\n".join(finding_line(f) for f in result.findings))
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, EnvcheckFailure):

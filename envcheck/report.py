@@ -30,7 +30,7 @@ def use_colour(stream: TextIO) -> bool:
     return bool(isatty and isatty())
 
 
-def _finding_line(finding: Finding) -> str:
+def finding_line(finding: Finding) -> str:
     """``file:line: message`` -- without repeating a location the message already starts with."""
     where = finding.location
     if not where or finding.message.startswith((where, f"{finding.file}:")):
@@ -58,13 +58,13 @@ def render_text(report: Report, colour: bool = False) -> str:
             label = paint(f"{_STATUS_LABEL[check.status]:<5}", _STATUS_COLOUR[check.status])
             important = [f for f in check.findings if f.severity is not Severity.INFO]
             if len(important) == 1:  # the verdict line says it all, then any detail lines
-                first, *rest = _finding_line(important[0]).splitlines() or [""]
+                first, *rest = finding_line(important[0]).splitlines() or [""]
                 lines.append(f"  {label}  {check.id:<22}{first}")
                 lines.extend("           " + text for text in rest)
                 continue
             lines.append(f"  {label}  {check.id:<22}{_check_summary(check.findings, check.status)}")
             for finding in important:
-                for i, text in enumerate(_finding_line(finding).splitlines() or [""]):
+                for i, text in enumerate(finding_line(finding).splitlines() or [""]):
                     prefix = "         - " if i == 0 else "           "
                     lines.append(prefix + text)
         verdict = package.status
@@ -121,7 +121,7 @@ def render_junit(report: Report) -> str:
         for check in package.checks:
             case = ET.SubElement(suite, "testcase", classname=package.name or package.path,
                                  name=check.id, time=f"{check.duration_s:.3f}")
-            body = "\n".join(_finding_line(f) for f in check.findings)
+            body = "\n".join(finding_line(f) for f in check.findings)
             first = check.findings[0].message.splitlines()[0] if check.findings else ""
             if check.status is Status.FAIL:
                 ET.SubElement(case, "failure", message=first).text = body
@@ -157,7 +157,7 @@ def render_markdown(report: Report) -> str:
         lines.append("|---|---|---|")
         for check in package.checks:
             shown = [f for f in check.findings if f.severity is not Severity.INFO] or check.findings
-            text = "<br>".join(_md_escape(_finding_line(f)) for f in shown[:5])
+            text = "<br>".join(_md_escape(finding_line(f)) for f in shown[:5])
             if len(shown) > 5:
                 text += f"<br>… {len(shown) - 5} more"
             lines.append(f"| `{check.id}` | {_MARKDOWN_ICON[check.status]} {check.status.value} "
