@@ -142,3 +142,35 @@ def test_not_a_package_is_exit_two(tmp_path: Path) -> None:
     report = envcheck.check(tmp_path / "empty", static=True, cache_dir=tmp_path / "c")
     assert report.exit_code == 2
     assert report.packages[0].check("package.layout").status is Status.FAIL
+
+
+def small_package(root: Path, name: str) -> Path:
+    """A package whose env is one small wheel: for tests about the cache, not the model."""
+    import pickle
+
+    pkg = root / name
+    pkg.mkdir()
+    (pkg / "metadata.yaml").write_text(
+        "name: tiny\nversion: '1'\ninput_features:\n  - {name: x, type: float}\n"
+        "output:\n  - {name: y, type: float}\n")
+    (pkg / "requirements.txt").write_text("six==1.16.0\n")
+    (pkg / "interface.py").write_text(
+        "class Model:\n    def predict(self, df):\n        return [0.0] * len(df)\n\n\n"
+        "def load_model():\n    return Model()\n")
+    (pkg / "model.pkl").write_bytes(pickle.dumps({"weights": [1.0]}, protocol=4))
+    return pkg
+
+
+@pytest.mark.slow
+def test_jobs_build_an_identical_env_once_and_keep_order(tmp_path: Path) -> None:
+    from envcheck.envs import EnvCache
+
+    packages = [small_package(tmp_path, f"pkg-{i}") for i in range(3)]
+    cache = tmp_path / "cache"
+    report = envcheck.check(packages, jobs=3, cache_dir=cache)
+    assert [p.path for p in report.packages] == [str(p) for p in packages]
+    keys = {p.environment["key"] for p in report.packages}
+    assert len(keys) == 1
+    assert sorted(p.environment["reused"] for p in report.packages) == [False, True, True]
+    starts = [line for line in EnvCache(cache).journal() if "build-start" in line]
+    assert len(starts) == 1
