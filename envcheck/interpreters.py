@@ -71,13 +71,19 @@ def query_interpreter(path: Path | str) -> Optional[Interpreter]:
     """Run ``path`` once and read its facts; None when it does not run (a failing shim)."""
     path = Path(path)
     try:
-        mtime = path.stat().st_mtime
+        stat = path.stat()
     except OSError:
         return None
-    cache_key = (str(path), mtime)
+    cache_key = (str(path), stat.st_mtime)
     if cache_key in _FACTS:
         return _FACTS[cache_key]
-    result: Optional[Interpreter] = None
+    disk_key = f"{path}|{stat.st_mtime_ns}|{stat.st_size}"
+    known = _read_facts_file().get(disk_key)
+    if known is not None:  # a warm check asks the same interpreters every time
+        result = Interpreter(path, known["version"], known["implementation"], known["platform"])
+        _FACTS[cache_key] = result
+        return result
+    result = None
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
     try:
         proc = subprocess.run([str(path), "-c", _QUERY_SCRIPT], capture_output=True,
@@ -90,7 +96,42 @@ def query_interpreter(path: Path | str) -> Optional[Interpreter]:
     except (OSError, subprocess.SubprocessError, ValueError, KeyError, IndexError):
         result = None
     _FACTS[cache_key] = result
+    if result is not None:
+        _remember_facts(disk_key, result)
     return result
+
+
+def _facts_file() -> Path:
+    from envcheck.options import default_cache_dir
+
+    return default_cache_dir() / "interpreters.json"
+
+
+def _read_facts_file() -> dict[str, dict[str, str]]:
+    """Facts of interpreters queried before, keyed by path, mtime and size: an upgraded
+    or replaced interpreter has another key and is queried again."""
+    try:
+        data = json.loads(_facts_file().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _remember_facts(disk_key: str, interpreter: Interpreter) -> None:
+    import tempfile
+
+    try:
+        path = _facts_file()
+        facts = _read_facts_file()
+        facts[disk_key] = {"version": interpreter.version, "platform": interpreter.platform,
+                           "implementation": interpreter.implementation}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".interpreters.", dir=path.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(facts, handle)
+        os.replace(tmp, path)  # concurrent writers: the last one wins, nobody reads half
+    except OSError:
+        pass  # an unwritable cache only costs the next check a query
 
 
 def parse_request(requested: str) -> Optional[SpecifierSet]:

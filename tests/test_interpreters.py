@@ -202,3 +202,26 @@ def test_unquoted_yaml_version_gets_a_hint(tmp_path: Path) -> None:
     _interp, result = select_interpreter(pkg, None)
     assert result.status is Status.WARN
     assert 'quote it (python_version: "3.10")' in result.findings[0].message
+
+
+def test_facts_are_remembered_across_processes(tmp_path, monkeypatch) -> None:
+    """A warm check must not run every interpreter again: facts persist in the cache dir,
+    keyed by path, mtime and size."""
+    import json
+    import sys
+
+    from envcheck import interpreters
+
+    monkeypatch.setenv("ENVCHECK_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(interpreters, "_FACTS", {})
+    first = interpreters.query_interpreter(sys.executable)
+    assert first is not None
+    facts_file = tmp_path / "interpreters.json"
+    facts = json.loads(facts_file.read_text())
+    (key,) = [k for k in facts if k.startswith(f"{sys.executable}|")]
+    # A new process (empty in-memory cache) reads the file instead of running Python:
+    # prove it by planting a version only the file could have produced.
+    facts[key]["version"] = "9.9.9"
+    facts_file.write_text(json.dumps(facts))
+    monkeypatch.setattr(interpreters, "_FACTS", {})
+    assert interpreters.query_interpreter(sys.executable).version == "9.9.9"
