@@ -76,13 +76,65 @@ def file_digest(path: Path) -> dict[str, Any]:
     return {"sha256": digest.hexdigest(), "size": size}
 
 
+_DIGEST_CACHE_ENTRIES = 2000
+
+
+def cached_file_digest(path: Path) -> dict[str, Any]:
+    """:func:`file_digest`, without re-reading a large artifact that has not changed.
+
+    A warm check would otherwise hash every artifact on every run (a 1 GB forest: seconds).
+    The digest is remembered in the cache dir under the file's identity -- path, size,
+    mtime, ctime and inode -- so any change to the file (even one that restores its
+    mtime: ctime moves) makes it hashed again, and the recorded sha256 decides.
+    """
+    from envcheck.options import default_cache_dir
+
+    try:
+        stat = path.stat()
+        store = default_cache_dir() / "digests.json"
+    except OSError:
+        return file_digest(path)
+    identity = (f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{stat.st_ctime_ns}|"
+                f"{stat.st_ino}")
+    known = _read_digests(store)
+    hit = known.get(identity)
+    if isinstance(hit, dict) and "sha256" in hit and "size" in hit:
+        return {"sha256": hit["sha256"], "size": hit["size"]}
+    got = file_digest(path)
+    known[identity] = got
+    _write_digests(store, dict(list(known.items())[-_DIGEST_CACHE_ENTRIES:]))
+    return got
+
+
+def _read_digests(store: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(store.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write_digests(store: Path, data: dict[str, Any]) -> None:
+    import os
+    import tempfile
+
+    try:
+        store.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".digests.", dir=store.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle)
+        os.replace(tmp, store)
+    except OSError:
+        pass  # an unwritable cache only costs the next check a re-hash
+
+
 def _artifact_key(pkg: "ModelPackage", path: Path) -> str:
     return Path(pkg.relative(Path(path))).as_posix()
 
 
 def artifact_digests(pkg: "ModelPackage") -> dict[str, dict[str, Any]]:
     """{relative path: {"sha256", "size"}} of every artifact of the package."""
-    return {_artifact_key(pkg, p): file_digest(Path(p))
+    return {_artifact_key(pkg, p): cached_file_digest(Path(p))
             for p in sorted(pkg.artifacts) if Path(p).is_file()}
 
 
@@ -113,7 +165,7 @@ def check_integrity(pkg: "ModelPackage") -> CheckResult:
             findings.append(error(f"{rel} was recorded but is missing now", file=rel,
                                   details={"recorded": expected}))
             continue
-        got = file_digest(path)
+        got = cached_file_digest(path)
         if isinstance(expected, dict) and got["sha256"] == expected.get("sha256") \
                 and got["size"] == expected.get("size"):
             matched += 1

@@ -316,3 +316,31 @@ def test_probe_stopped_during_predict_fails_predict_smoke(tmp_path: Path) -> Non
         assert check.status is Status.FAIL, kind
         (finding,) = errors(check)
         assert text in finding.message and finding.file == "interface.py"
+
+
+def test_digest_cache_rehashes_any_change(tmp_path, monkeypatch) -> None:
+    """Unchanged artifacts are not re-read; a change -- even one that restores the mtime --
+    is hashed again, so the recorded sha256 still decides."""
+    import hashlib
+    import json
+    import os
+
+    from envcheck.reference import cached_file_digest
+
+    monkeypatch.setenv("ENVCHECK_CACHE_DIR", str(tmp_path / "cache"))
+    artifact = tmp_path / "model.pkl"
+    artifact.write_bytes(b"A" * 4096)
+    first = cached_file_digest(artifact)
+    assert first == {"sha256": hashlib.sha256(b"A" * 4096).hexdigest(), "size": 4096}
+    store = tmp_path / "cache" / "digests.json"
+    entries = json.loads(store.read_text())
+    assert len(entries) == 1
+    # Served from the cache while the file's identity is unchanged: plant a marker to see it.
+    (identity,) = entries
+    store.write_text(json.dumps({identity: {"sha256": "cached", "size": 4096}}))
+    assert cached_file_digest(artifact)["sha256"] == "cached"
+    # Same size, mtime put back: ctime still moves, so the new bytes are hashed.
+    stat = artifact.stat()
+    artifact.write_bytes(b"B" * 4096)
+    os.utime(artifact, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert cached_file_digest(artifact)["sha256"] == hashlib.sha256(b"B" * 4096).hexdigest()
