@@ -301,6 +301,9 @@ def _req_name(text: str) -> str:
     return canonicalize_name(re.split(r"[\s<>=!~;\[@(]", text.strip("`'\",."), maxsplit=1)[0])
 
 
+_DISK_FULL = re.compile(r"No space left on device|os error 28|Disk quota exceeded", re.I)
+
+
 def summarize_install_failure(output: str, requirements: Sequence[str]
                               ) -> tuple[Optional[str], str]:
     """(the requirement that failed, the installer's explanation in <= ~10 lines)."""
@@ -613,6 +616,11 @@ class EnvCache:
                     output = proc.stdout + "\n" + proc.stderr
                     failed, short = summarize_install_failure(output, reqs)
                     what = f"could not install {failed}" if failed else "installation failed"
+                    if _DISK_FULL.search(output):  # not the requirement's fault: say so
+                        failed = None
+                        what = (f"the disk holding the environment cache ({self.root}) is "
+                                "full (No space left on device): free space or point "
+                                "ENVCHECK_CACHE_DIR elsewhere")
                     fail(f"{what} ({tool.name} {tool.version}, Python {interpreter.version}):"
                          f"\n{short}", output, requirement=failed, installer=tool.name,
                          explanation=short)

@@ -230,14 +230,7 @@ def test_sigkill_during_record_keeps_the_old_reference(work: Path, envcheck_cach
 # --------------------------------------------------------------------------- full disk
 
 
-BUG_DISK = ("BUG-7: when uv hits ENOSPC while copying a file, envs.summarize_install_failure "
-            "keeps uv's outer lines ('Failed to copy to ...') and names the file as the "
-            "requirement that failed; 'No space left on device' is lost (depends on where "
-            "the disk fills up, hence not strict)")
-
-
 @pytest.mark.slow
-@pytest.mark.xfail(reason=BUG_DISK, strict=False)
 def test_full_disk_during_build_is_a_clear_failure(work: Path) -> None:
     disk = work / "disk"
     disk.mkdir()
