@@ -101,18 +101,18 @@ def _run_pipeline(path: Path, options: Options, report: PackageReport,
     if options.requirement_overrides:
         apply_overrides(pkg, options.requirement_overrides)
 
-    inspections = _static_artifact_checks(pkg, options, results)
+    _static_artifact_checks(pkg, options, results)
 
     if options.static:
         results.skip_rest("--static: no environment built, no code of the package run")
     elif not pkg.requirements_ok:
         results.skip_rest("requirements.txt could not be read: no environment to build")
     else:
-        _dynamic_checks(pkg, options, results, report, progress, inspections)
+        _dynamic_checks(pkg, options, results, report, progress)
     report.checks = results.ordered(options.strict)
 
 
-def _static_artifact_checks(pkg: "ModelPackage", options: Options, results: _Results) -> list:
+def _static_artifact_checks(pkg: "ModelPackage", options: Options, results: _Results) -> None:
     from envcheck import pickles, reference
 
     pickle_paths = [p for p in pkg.artifacts if pickles.is_pickle_artifact(p)]
@@ -125,7 +125,6 @@ def _static_artifact_checks(pkg: "ModelPackage", options: Options, results: _Res
     else:
         results.add(CheckResult.skipped("pickle.safety", "no pickle artifacts"),
                     CheckResult.skipped("pickle.versions", "no pickle artifacts"))
-    return inspections
 
 
 def apply_overrides(pkg: "ModelPackage", overrides: dict[str, str]) -> None:
@@ -170,8 +169,7 @@ def prepare_environment(pkg: "ModelPackage", options: Options, progress: Optiona
 
 
 def _dynamic_checks(pkg: "ModelPackage", options: Options, results: _Results,
-                    report: PackageReport, progress: Optional["Progress"],
-                    inspections: list) -> None:
+                    report: PackageReport, progress: Optional["Progress"]) -> None:
     from envcheck import envs
 
     env, env_results = prepare_environment(pkg, options, progress)
