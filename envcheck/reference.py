@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
-from envcheck.findings import CheckResult, Finding, error, info, warning
+from envcheck.findings import CheckResult, Finding, Severity, error, info, warning
 from envcheck.options import Options
 
 if TYPE_CHECKING:
@@ -444,8 +444,10 @@ def check_predict_schema(pkg: "ModelPackage", inputs: Optional[dict[str, Any]],
             findings.append(warning(
                 f"predict() returns columns {result.predictions.get('columns')}, "
                 f"metadata.yaml output names are {output_names}", file=metadata_file))
-    if not findings:
-        findings.append(info(f"{len(names)} input feature(s) match metadata.yaml"))
+    if not any(f.severity is not Severity.INFO for f in findings):
+        # The verdict line shows the first finding: say what passed before any aside.
+        findings.insert(0, info(f"{len(names)} input column(s) match metadata.yaml "
+                                "input_features"))
     return CheckResult.from_findings("predict.schema", findings)
 
 

@@ -181,7 +181,8 @@ def test_schema_passes_and_catches_columns_dtypes_features_outputs(tmp_path: Pat
     result = check_predict_schema(pkg, INPUTS, wrapped)
     assert result.status is Status.PASS  # the wrapper may engineer features: info only
     assert result.findings[0].severity is Severity.INFO
-    assert "model.pipeline.n_features_in_ is 7" in result.findings[0].message
+    assert result.findings[0].message == "2 input column(s) match metadata.yaml input_features"
+    assert "model.pipeline.n_features_in_ is 7" in result.findings[1].message
 
     two_columns = probe(array([[0.1, 0.9], [0.2, 0.8], [0.3, 0.7]]))
     (finding,) = errors(check_predict_schema(pkg, INPUTS, two_columns))
