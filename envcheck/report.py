@@ -22,6 +22,15 @@ _MARKDOWN_ICON = {Status.PASS: "✅", Status.WARN: "⚠️", Status.FAIL: "❌",
                   Status.ERROR: "💥", Status.SKIP: "⏭️"}
 
 
+# What a passing check with nothing to report means, for the one-line verdict.
+_PASSED = {
+    "metadata.schema": "metadata matches the schema",
+    "requirements.pinned": "every requirement pinned with ==",
+    "interface.contract": "load_model defined; imports covered by requirements",
+    "load.warnings": "no warnings while importing and loading",
+}
+
+
 def use_colour(stream: TextIO) -> bool:
     """Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org)."""
     if os.environ.get("NO_COLOR"):
@@ -62,7 +71,9 @@ def render_text(report: Report, colour: bool = False) -> str:
                 lines.append(f"  {label}  {check.id:<22}{first}")
                 lines.extend("           " + text for text in rest)
                 continue
-            lines.append(f"  {label}  {check.id:<22}{_check_summary(check.findings, check.status)}")
+            summary = _check_summary(check.findings, check.status) or (
+                _PASSED.get(check.id, "") if check.status is Status.PASS else "")
+            lines.append(f"  {label}  {check.id:<22}{summary}".rstrip())
             for finding in important:
                 for i, text in enumerate(finding_line(finding).splitlines() or [""]):
                     prefix = "         - " if i == 0 else "           "
