@@ -4,9 +4,7 @@ failed, 2 envcheck could not do its job, 130 interrupted."""
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -155,14 +153,10 @@ def write_output(text: str, output: Optional[Path]) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
         return
-    output = output.expanduser()
-    directory = output.parent if str(output.parent) else Path(".")
+    from envcheck._files import write_text_atomic
+
     try:
-        directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", dir=directory)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, output)
+        write_text_atomic(output.expanduser(), text)
     except OSError as exc:
         raise FatalError(f"cannot write the report to {output}: {exc.strerror or exc}") from exc
 

@@ -401,7 +401,7 @@ def _check_load_model(tree: ast.Module, shown: str) -> list[Finding]:
     col = getattr(binding, "col_offset", None)
     column = col + 1 if col is not None else None
     if isinstance(binding, ast.AsyncFunctionDef):
-        return [error(f"load_model is 'async def': calling it returns a coroutine, not a model",
+        return [error("load_model is 'async def': calling it returns a coroutine, not a model",
                       file=shown, line=line, column=column)]
     if isinstance(binding, (ast.Assign, ast.AnnAssign)):
         value = binding.value

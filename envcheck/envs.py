@@ -36,6 +36,7 @@ from typing import Any, Optional, Sequence
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from envcheck._files import read_json_object, write_text_atomic
 from envcheck.findings import CheckResult, Finding, Stopwatch, error, info, warning
 from envcheck.interpreters import Interpreter, find_uv, query_interpreter
 from envcheck.package import ModelPackage
@@ -332,17 +333,7 @@ def summarize_install_failure(output: str, requirements: Sequence[str]
 
 
 def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True), encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _read_json(path: Path) -> Optional[dict[str, Any]]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True))
 
 
 def _dir_size(path: Path) -> int:
@@ -486,7 +477,7 @@ class EnvCache:
         """The cached env when complete and healthy; else clears the directory."""
         if not env_dir.exists():
             return None
-        meta = _read_json(env_dir / META) if (env_dir / MARKER).is_file() else None
+        meta = read_json_object(env_dir / META) if (env_dir / MARKER).is_file() else None
         problem = None
         if not (env_dir / MARKER).is_file():
             problem = "it has no completion marker (an interrupted or failed build)"
@@ -668,7 +659,7 @@ class EnvCache:
     # ---- list / prune
 
     def _info(self, env_dir: Path) -> EnvInfo:
-        meta = _read_json(env_dir / META) or {}
+        meta = read_json_object(env_dir / META) or {}
         inputs = meta.get("inputs", {})
         if (env_dir / MARKER).is_file():
             status = "ready"

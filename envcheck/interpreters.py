@@ -110,26 +110,20 @@ def _facts_file() -> Path:
 def _read_facts_file() -> dict[str, dict[str, str]]:
     """Facts of interpreters queried before, keyed by path, mtime and size: an upgraded
     or replaced interpreter has another key and is queried again."""
-    try:
-        data = json.loads(_facts_file().read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+    from envcheck._files import read_json_object
+
+    return read_json_object(_facts_file()) or {}
 
 
 def _remember_facts(disk_key: str, interpreter: Interpreter) -> None:
-    import tempfile
+    from envcheck._files import write_text_atomic
 
     try:
-        path = _facts_file()
         facts = _read_facts_file()
         facts[disk_key] = {"version": interpreter.version, "platform": interpreter.platform,
                            "implementation": interpreter.implementation}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".interpreters.", dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(facts, handle)
-        os.replace(tmp, path)  # concurrent writers: the last one wins, nobody reads half
+        # Concurrent writers: the last one wins, nobody reads half a file.
+        write_text_atomic(_facts_file(), json.dumps(facts))
     except OSError:
         pass  # an unwritable cache only costs the next check a query
 

@@ -424,7 +424,7 @@ def lock_disagreements(requirements: Sequence[Sequence[Any]], lock_pins: dict[st
     """
     pins = {canonicalize_name(name): version for name, version in lock_pins.items()}
     findings: list[Finding] = []
-    fix = f"regenerate it with 'envcheck lock --force'"
+    fix = "regenerate it with 'envcheck lock --force'"
     for item in requirements:
         name, specifier, line = item[0], item[1], item[2]
         marker = item[3] if len(item) > 3 else None

@@ -107,23 +107,16 @@ def cached_file_digest(path: Path) -> dict[str, Any]:
 
 
 def _read_digests(store: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(store.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+    from envcheck._files import read_json_object
+
+    return read_json_object(store) or {}
 
 
 def _write_digests(store: Path, data: dict[str, Any]) -> None:
-    import os
-    import tempfile
+    from envcheck._files import write_text_atomic
 
     try:
-        store.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".digests.", dir=store.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle)
-        os.replace(tmp, store)
+        write_text_atomic(store, json.dumps(data))
     except OSError:
         pass  # an unwritable cache only costs the next check a re-hash
 
