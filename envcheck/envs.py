@@ -20,6 +20,7 @@ are never deleted -- deleting a lock file others may be waiting on lets two proc
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 import os
@@ -675,7 +676,8 @@ class EnvCache:
                        created=meta.get("created"), last_used=meta.get("last_used"),
                        users=list(meta.get("users", [])), packages=meta.get("packages", {}))
 
-    def list(self) -> list[EnvInfo]:
+    # builtins.list: in this class body `list` is this method, not the type.
+    def list(self) -> builtins.list[EnvInfo]:
         """Every env directory, most recently used first (read-only; takes no locks)."""
         if not self.envs_dir.is_dir():
             return []
@@ -683,7 +685,7 @@ class EnvCache:
         return sorted(infos, key=lambda i: i.last_used or 0.0, reverse=True)
 
     def prune(self, older_than_days: Optional[float] = None, all: bool = False
-              ) -> list[EnvInfo]:
+              ) -> builtins.list[EnvInfo]:
         """Remove envs nobody is building or using right now.
 
         ``all``: every env; ``older_than_days``: those last used before then; neither:

@@ -188,12 +188,12 @@ def _read_csv(path: Path, types: dict[str, str]) -> dict[str, Any]:
 def _from_json(value: Any, where: str) -> dict[str, Any]:
     """split ({"columns", "data"}), records ([{...}, ...]) or columns ({col: [..]})."""
     if isinstance(value, dict) and "columns" in value and "data" in value:
-        columns, data = value["columns"], value["data"]
-        if not isinstance(columns, list) or not isinstance(data, list) or \
-                not all(isinstance(r, list) and len(r) == len(columns) for r in data):
+        split_columns, data = value["columns"], value["data"]
+        if not isinstance(split_columns, list) or not isinstance(data, list) or \
+                not all(isinstance(r, list) and len(r) == len(split_columns) for r in data):
             raise InputsError(f"{where}: 'split' orient needs a list of columns and rows of "
                               f"the same length")
-        out = {"columns": [str(c) for c in columns], "data": [list(r) for r in data]}
+        out = {"columns": [str(c) for c in split_columns], "data": [list(r) for r in data]}
         if isinstance(value.get("dtypes"), dict):
             out["dtypes"] = {str(k): str(v) for k, v in value["dtypes"].items()}
         return out

@@ -80,10 +80,11 @@ def query_interpreter(path: Path | str) -> Optional[Interpreter]:
     disk_key = f"{path}|{stat.st_mtime_ns}|{stat.st_size}"
     known = _read_facts_file().get(disk_key)
     if known is not None:  # a warm check asks the same interpreters every time
-        result = Interpreter(path, known["version"], known["implementation"], known["platform"])
-        _FACTS[cache_key] = result
-        return result
-    result = None
+        remembered = Interpreter(path, known["version"], known["implementation"],
+                                 known["platform"])
+        _FACTS[cache_key] = remembered
+        return remembered
+    result: Optional[Interpreter] = None
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
     try:
         proc = subprocess.run([str(path), "-c", _QUERY_SCRIPT], capture_output=True,
@@ -230,7 +231,7 @@ def _uv_candidate(requested: str) -> Iterator[Path]:
 def find_uv() -> Optional[str]:
     """uv's binary: from the ``uv`` Python package when installed, else PATH."""
     try:
-        import uv  # type: ignore[import-not-found]
+        import uv
 
         path = uv.find_uv_bin()
         if path and os.path.exists(path):

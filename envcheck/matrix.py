@@ -102,10 +102,10 @@ def run_matrix(path: Path, axes: Sequence[Axis], options: Options) -> list[Combi
 
     def run(combo: Combination) -> Combination:
         combo_options = replace(options, requirement_overrides=dict(combo.versions), jobs=1)
-        combo.report = check_package(path, combo_options)
-        combo.statuses = {check_id: (combo.report.check(check_id).status.value
-                                     if combo.report.check(check_id) else "skip")
-                          for check_id, _ in COLUMNS}
+        report = combo.report = check_package(path, combo_options)
+        results = {check_id: report.check(check_id) for check_id, _ in COLUMNS}
+        combo.statuses = {check_id: (result.status.value if result else "skip")
+                          for check_id, result in results.items()}
         return combo
 
     if options.jobs <= 1:

@@ -62,7 +62,7 @@ _WHY_REQUIRED = {
 }
 
 
-class PosDict(dict):  # type: ignore[type-arg]
+class PosDict(dict[Any, Any]):
     """A mapping that remembers where it and each of its keys start in the file."""
 
     start: Location = (1, 1)
@@ -73,7 +73,7 @@ class PosDict(dict):  # type: ignore[type-arg]
         self.raw: dict[Any, str] = {}  # scalar values as written, e.g. "3.10"
 
 
-class PosList(list):  # type: ignore[type-arg]
+class PosList(list[Any]):
     start: Location = (1, 1)
 
     def __init__(self) -> None:
@@ -282,14 +282,15 @@ def _load_yaml(path: Path, shown: str) -> tuple[Optional[dict[str, Any]], list[F
                     exc.context_mark.line != mark.line:
                 where = f" that starts at line {exc.context_mark.line + 1}"
             message = f"{exc.problem} ({exc.context}{where})"
-        line = mark.line + 1 if mark else None
-        column = mark.column + 1 if mark else None
+        mark_line = mark.line + 1 if mark else None
+        mark_column = mark.column + 1 if mark else None
         tag = re.search(r"constructor for the tag '([^']+)'", exc.problem or "")
         if tag:  # !!python/object and friends: code execution on a full loader
             return fail(f"{shown} uses the tag {tag.group(1).replace('tag:yaml.org,2002:', '!!')}, "
                         f"which is not allowed: metadata is read with a safe loader (plain "
-                        f"values, lists and mappings only)", line, column, tag=tag.group(1))
-        return fail(f"{shown} is not valid YAML: {message}", line, column)
+                        f"values, lists and mappings only)", mark_line, mark_column,
+                        tag=tag.group(1))
+        return fail(f"{shown} is not valid YAML: {message}", mark_line, mark_column)
     except yaml.reader.ReaderError as exc:
         line = text.count("\n", 0, exc.position) + 1
         column = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1

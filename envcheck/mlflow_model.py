@@ -170,7 +170,8 @@ def _features(specs: list[dict[str, Any]], what: str, line: Optional[int],
         kind = str(spec.get("type", ""))
         if kind == "tensor" and what == "outputs" and len(specs) == 1:
             # infer_signature(X, model.predict(X)) writes a 1-D tensor: one output column.
-            tensor = spec.get("tensor-spec") if isinstance(spec.get("tensor-spec"), dict) else {}
+            tensor_spec = spec.get("tensor-spec")  # one name, so isinstance narrows it
+            tensor = tensor_spec if isinstance(tensor_spec, dict) else {}
             shape = tensor.get("shape")
             mapped = _tensor_type(str(tensor.get("dtype", "")))
             if mapped is not None and isinstance(shape, list) and \
@@ -380,7 +381,8 @@ def _set_model_file(pkg: MlflowModelPackage, name: str, key: str, layout: list[F
 def _synthesize_metadata(pkg: MlflowModelPackage, mlmodel: dict[str, Any],
                          lines: dict[tuple[str, ...], int], schema: list[Finding]) -> dict[str, Any]:
     """What metadata.yaml would say: name, version, input_features, output, settings."""
-    user = mlmodel.get("metadata") if isinstance(mlmodel.get("metadata"), dict) else {}
+    user_meta = mlmodel.get("metadata")  # one name, so isinstance narrows it
+    user = user_meta if isinstance(user_meta, dict) else {}
     meta: dict[str, Any] = {"name": str(user.get("name") or pkg.root.name)}
     version = user.get("version") or mlmodel.get("model_uuid") or mlmodel.get("run_id")
     if version is not None:
@@ -488,8 +490,9 @@ def _read_environment(pkg: MlflowModelPackage, layout: list[Finding]) -> tuple[A
     # the package's files and holds the inline lines; findings on it are mapped back.
     directory = Path(tempfile.mkdtemp(prefix="deps-", dir=_loader_root()))
     combined = directory / "requirements.txt"
-    text = [f"-r {(pkg.root / inc).resolve()}" for inc in includes] + [dep for dep, _ in inline]
-    combined.write_text("\n".join(text) + "\n", encoding="utf-8")
+    combined_lines = [f"-r {(pkg.root / inc).resolve()}" for inc in includes] + \
+        [dep for dep, _ in inline]
+    combined.write_text("\n".join(combined_lines) + "\n", encoding="utf-8")
     reqs = parse_requirements(combined, pkg.root)
     for finding in reqs.findings:
         if finding.file == str(combined.resolve()):

@@ -13,11 +13,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, Union
 
 import pytest
 
 from envcheck.findings import PackageReport, Report, Status
+
+if TYPE_CHECKING:  # pytest does not export it publicly; only for the annotation
+    from _pytest._code.code import TerminalRepr
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -64,7 +67,8 @@ class EnvcheckItem(pytest.Item):
 
             raise EnvcheckFailure("\n".join(finding_line(f) for f in result.findings))
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
+                     ) -> Union[str, TerminalRepr]:
         if isinstance(excinfo.value, EnvcheckFailure):
             return f"{self.check_id} failed:\n{excinfo.value}"
         return super().repr_failure(excinfo)

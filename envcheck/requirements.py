@@ -210,27 +210,30 @@ class _Parser:
             self._line(path, line_no, line, constraint, chain + [path])
 
     def _read(self, path: Path, origin: Optional[tuple[Path, int]]) -> Optional[str]:
-        where = {} if origin is None else {"path": origin[0], "line": origin[1]}
-        where.setdefault("path", path)
+        # Findings point at the including line when there is one, else at the file itself.
+        at_path, at_line = (path, None) if origin is None else origin
         shown = self.show(path)
         try:
             if path.is_dir():
-                self.add(Severity.ERROR, f"{shown} is a directory, not a requirements file", **where)
+                self.add(Severity.ERROR, f"{shown} is a directory, not a requirements file",
+                         at_path, at_line)
                 return None
             size = path.stat().st_size
             if size > MAX_BYTES:
                 self.add(Severity.ERROR, f"{shown} is {size} bytes; requirements files over "
-                         f"{MAX_BYTES} bytes are refused", **where)
+                         f"{MAX_BYTES} bytes are refused", at_path, at_line)
                 return None
             raw = path.read_bytes()
         except FileNotFoundError:
             if origin is not None:
-                self.add(Severity.ERROR, f"included file {shown} does not exist", **where)
+                self.add(Severity.ERROR, f"included file {shown} does not exist",
+                         at_path, at_line)
             else:
-                self.add(Severity.ERROR, f"{shown} does not exist", **where)
+                self.add(Severity.ERROR, f"{shown} does not exist", at_path, at_line)
             return None
         except OSError as exc:
-            self.add(Severity.ERROR, f"cannot read {shown}: {exc.strerror or exc}", **where)
+            self.add(Severity.ERROR, f"cannot read {shown}: {exc.strerror or exc}",
+                     at_path, at_line)
             return None
         # pip decodes by BOM (Windows `pip freeze > requirements.txt` writes UTF-16).
         for bom, encoding in ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),

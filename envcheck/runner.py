@@ -329,7 +329,7 @@ def sweep_stale_control_dirs(directory: Optional[Path] = None) -> list[Path]:
     killed by SIGKILL never runs its cleanup).  Dirs without an owner file are left alone:
     another envcheck may have just created one.  Returns what was removed."""
     root = Path(directory or tempfile.gettempdir())
-    removed = []
+    removed: list[Path] = []
     try:
         entries = list(os.scandir(root))
     except OSError:
