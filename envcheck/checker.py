@@ -248,12 +248,16 @@ def _load_blocker(results: _Results) -> str:
 def check_paths(paths: Sequence[Path], options: Options,
                 progress: Optional["Progress"] = None) -> Report:
     """Check several packages (``-j N`` at once); the report keeps the input order."""
+    from envcheck.options import using_cache_dir
+
     report = Report(envcheck_version=__version__)
-    if options.jobs <= 1 or len(paths) <= 1:
-        report.packages = [check_package(p, options, progress) for p in paths]
-        return report
-    # Threads suffice: the work happens in child processes (installers, probes), and the
-    # env cache's per-key file lock makes identical environments build once.
-    with concurrent.futures.ThreadPoolExecutor(max_workers=options.jobs) as pool:
-        report.packages = list(pool.map(lambda p: check_package(p, options, progress), paths))
+    with using_cache_dir(options.cache_dir):
+        if options.jobs <= 1 or len(paths) <= 1:
+            report.packages = [check_package(p, options, progress) for p in paths]
+            return report
+        # Threads suffice: the work happens in child processes (installers, probes), and
+        # the env cache's per-key file lock makes identical environments build once.
+        with concurrent.futures.ThreadPoolExecutor(max_workers=options.jobs) as pool:
+            report.packages = list(pool.map(lambda p: check_package(p, options, progress),
+                                            paths))
     return report

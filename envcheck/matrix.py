@@ -97,6 +97,7 @@ def combinations(axes: Sequence[Axis]) -> list[dict[str, str]]:
 def run_matrix(path: Path, axes: Sequence[Axis], options: Options) -> list[Combination]:
     """Check the package once per combination (``options.jobs`` at once), in order."""
     from envcheck.checker import check_package
+    from envcheck.options import using_cache_dir
 
     combos = [Combination(versions) for versions in combinations(axes)]
 
@@ -108,10 +109,11 @@ def run_matrix(path: Path, axes: Sequence[Axis], options: Options) -> list[Combi
                           for check_id, result in results.items()}
         return combo
 
-    if options.jobs <= 1:
-        return [run(combo) for combo in combos]
-    with concurrent.futures.ThreadPoolExecutor(max_workers=options.jobs) as pool:
-        return list(pool.map(run, combos))
+    with using_cache_dir(options.cache_dir):
+        if options.jobs <= 1:
+            return [run(combo) for combo in combos]
+        with concurrent.futures.ThreadPoolExecutor(max_workers=options.jobs) as pool:
+            return list(pool.map(run, combos))
 
 
 _MARK = {"pass": "yes", "warn": "yes*", "fail": "NO", "error": "NO", "skip": "-"}

@@ -2,16 +2,39 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 DEFAULT_TIMEOUT_S = 300.0
 
 
+# Set while a check runs with an explicit cache dir (--cache-dir, cache_dir=): then the
+# small stores kept beside the environments (interpreter facts, artifact digests,
+# validated metadata) follow it too.  A plain global, not a ContextVar: the -j worker
+# threads must see it.
+_cache_dir_override: Optional[Path] = None
+
+
+@contextlib.contextmanager
+def using_cache_dir(path: Optional[Path]) -> Iterator[None]:
+    global _cache_dir_override
+    previous = _cache_dir_override
+    if path is not None:
+        _cache_dir_override = Path(path)
+    try:
+        yield
+    finally:
+        _cache_dir_override = previous
+
+
 def default_cache_dir() -> Path:
-    """``$ENVCHECK_CACHE_DIR`` or the platform's user cache dir."""
+    """The cache in use: ``--cache-dir`` while a check runs with one, else
+    ``$ENVCHECK_CACHE_DIR``, else the platform's user cache dir."""
+    if _cache_dir_override is not None:
+        return _cache_dir_override
     explicit = os.environ.get("ENVCHECK_CACHE_DIR")
     if explicit:
         return Path(explicit).expanduser()

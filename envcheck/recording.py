@@ -212,6 +212,14 @@ def record_package(path: Path, options: Options, inputs_path: Optional[Path], fo
                    progress: Optional["Progress"] = None) -> str:
     """The ``envcheck record`` command: read the package, build (or reuse) its env, record.
     Returns the one-line summary; raises :class:`RecordError` (exit 2) otherwise."""
+    from envcheck.options import using_cache_dir
+
+    with using_cache_dir(options.cache_dir):
+        return _record_package(path, options, inputs_path, force, progress)
+
+
+def _record_package(path: Path, options: Options, inputs_path: Optional[Path], force: bool,
+                    progress: Optional["Progress"]) -> str:
     from envcheck import pickles
     from envcheck.checker import prepare_environment
     from envcheck.package import read_package

@@ -174,3 +174,14 @@ def test_jobs_build_an_identical_env_once_and_keep_order(tmp_path: Path) -> None
     assert sorted(p.environment["reused"] for p in report.packages) == [False, True, True]
     starts = [line for line in EnvCache(cache).journal() if "build-start" in line]
     assert len(starts) == 1
+
+
+def test_cache_dir_holds_every_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--cache-dir / cache_dir= governs the small stores too, not only the environments."""
+    monkeypatch.setenv("ENVCHECK_CACHE_DIR", str(tmp_path / "default"))
+    cache = tmp_path / "explicit"
+    pkg = copy_package(OK_311, tmp_path)
+    (pkg / "model.pkl").touch()  # a fresh identity: not validated or hashed before
+    envcheck.check(pkg, static=True, cache_dir=cache)
+    assert (cache / "metadata-valid").is_dir()
+    assert not (tmp_path / "default").exists()
