@@ -118,13 +118,18 @@ def _static_artifact_checks(pkg: "ModelPackage", options: Options, results: _Res
     pickle_paths = [p for p in pkg.artifacts if pickles.is_pickle_artifact(p)]
     inspections = [pickles.inspect_pickle(p) for p in pickle_paths]
     results.add(_timed(reference.check_integrity, pkg))
+    # Versions recorded beside the artifacts rather than inside them (an MLflow MLmodel).
+    recorded_elsewhere = getattr(pkg, "version_findings", [])
     if pickle_paths:
         results.add(_timed(pickles.check_safety, pkg, inspections, options.trust_pickle))
         results.add(_timed(pickles.check_versions, pkg, inspections,
                            options.python or pkg.python_version))
     else:
-        results.add(CheckResult.skipped("pickle.safety", "no pickle artifacts"),
-                    CheckResult.skipped("pickle.versions", "no pickle artifacts"))
+        results.add(CheckResult.skipped("pickle.safety", "no pickle artifacts"))
+        if not recorded_elsewhere:
+            results.add(CheckResult.skipped("pickle.versions", "no pickle artifacts"))
+    if recorded_elsewhere:
+        results.add(CheckResult.from_findings("pickle.versions", recorded_elsewhere))
 
 
 def apply_overrides(pkg: "ModelPackage", overrides: dict[str, str]) -> None:

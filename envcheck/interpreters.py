@@ -314,7 +314,8 @@ def select_interpreter(pkg: ModelPackage, override: Optional[str] = None
         if override:
             requested, source = override, "--python"
         elif pkg.python_version:
-            requested, source = pkg.python_version, "python_version in metadata.yaml"
+            declared_in = pkg.python_version_file or pkg.relative(pkg.metadata_path)
+            requested, source = pkg.python_version, f"python_version in {declared_in}"
             file = pkg.relative(pkg.metadata_path)
             if isinstance(pkg.metadata.get("python_version"), float):
                 # YAML reads `python_version: 3.10` as the number 3.1.

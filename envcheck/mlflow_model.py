@@ -74,6 +74,9 @@ class MlflowModelPackage(ModelPackage):
     trusted_by_model: list[str] = field(default_factory=list)  # MLmodel skops_trusted_types
     # input_example.json (or serving_input_example.json): the smoke inputs.
     smoke_inputs_path: Optional[Path] = None
+    # Library versions MLmodel records beside the artifact, compared with the pins: the
+    # pipeline reports them under pickle.versions, like versions read from a pickle.
+    version_findings: list[Finding] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- temp loaders
@@ -253,8 +256,8 @@ def read_mlflow_package(path: Path, options: Options) -> tuple[Optional[ModelPac
         results.append(requirements.check_parse(reqs, parse_duration))
         if reqs.readable:
             pinned = requirements.check_pinned(reqs, False, root)
-            findings = pinned.findings + flavor_requirement_findings(pkg, reqs) \
-                + recorded_version_findings(pkg, reqs)
+            findings = pinned.findings + flavor_requirement_findings(pkg, reqs)
+            pkg.version_findings = recorded_version_findings(pkg, reqs)
             result = CheckResult.from_findings("requirements.pinned", findings, pinned.duration_s)
             if options.strict and result.status is Status.WARN:
                 result.status = Status.FAIL
@@ -452,6 +455,7 @@ def _read_environment(pkg: MlflowModelPackage, layout: list[Finding]) -> tuple[A
             python = data.get("python")
             if python is not None:
                 pkg.metadata["python_version"] = str(python)
+                pkg.python_version_file = PYTHON_ENV_FILE
             else:
                 findings.append(warning(f"{PYTHON_ENV_FILE} has no `python:` version: the "
                                         f"interpreter is chosen without it",

@@ -60,6 +60,8 @@ class ModelPackage:
     # True when requirements could not be read: nothing that needs an env may run.
     requirements_ok: bool = False
     metadata_ok: bool = False
+    # The file that declared python_version, when not metadata_path (MLflow: python_env.yaml).
+    python_version_file: Optional[str] = None
     # Constraint lines of -c files ("name==1.0 ; marker"): write them to a separate file
     # and pass it with --constraint; they install nothing themselves.
     constraint_lines: list[str] = field(default_factory=list)

@@ -361,12 +361,12 @@ def check_predict_schema(pkg: "ModelPackage", inputs: Optional[dict[str, Any]],
         return skipped
     from envcheck.inputs import InputsError, feature_type
 
+    metadata_file = pkg.relative(pkg.metadata_path)
     features = pkg.metadata.get("input_features")
     if not isinstance(features, list) or not features:
         return CheckResult.from_findings("predict.schema", [info(
-            "metadata.yaml declares no input_features: the input schema is not checked")])
+            f"{metadata_file} declares no input_features: the input schema is not checked")])
     findings: list[Finding] = []
-    metadata_file = pkg.relative(pkg.metadata_path)
     names = [str(f.get("name")) for f in features if isinstance(f, dict)]
     kinds: dict[str, str] = {}
     for feature in features:
@@ -383,13 +383,13 @@ def check_predict_schema(pkg: "ModelPackage", inputs: Optional[dict[str, Any]],
         if columns != names:
             findings.append(error(
                 f"the DataFrame passed to predict() ({source}) has columns {columns}, "
-                f"metadata.yaml input_features are {names} (in this order)",
+                f"{metadata_file} input_features are {names} (in this order)",
                 file=metadata_file, details={"columns": columns, "input_features": names}))
         for column, dtype in zip(columns, frame.get("dtypes") or []):
             kind = kinds.get(column)
             if kind is not None and not _dtype_matches(kind, str(dtype)):
                 findings.append(error(
-                    f"column {column!r} has dtype {dtype}, metadata.yaml says {kind}",
+                    f"column {column!r} has dtype {dtype}, {metadata_file} says {kind}",
                     file=metadata_file, details={"column": column, "dtype": dtype,
                                                  "type": kind}))
     declared = result.model_features or {}
@@ -410,13 +410,13 @@ def check_predict_schema(pkg: "ModelPackage", inputs: Optional[dict[str, Any]],
         else:
             how = f"same names in a different order: the model was fitted on {list(model_names)}"
         findings.append(severity(
-            f"{found_on}.feature_names_in_ does not match metadata.yaml input_features: {how}",
+            f"{found_on}.feature_names_in_ does not match {metadata_file} input_features: {how}",
             file=metadata_file, details={"feature_names_in": list(model_names),
                                          "input_features": names, "found_on": found_on}))
     count = declared.get("n_features_in")
     if model_names is None and count is not None and int(count) != len(names):
         findings.append(severity(
-            f"{found_on}.n_features_in_ is {count}, metadata.yaml declares {len(names)} "
+            f"{found_on}.n_features_in_ is {count}, {metadata_file} declares {len(names)} "
             f"input_features", file=metadata_file,
             details={"n_features_in": count, "input_features": len(names),
                      "found_on": found_on}))
@@ -428,7 +428,7 @@ def check_predict_schema(pkg: "ModelPackage", inputs: Optional[dict[str, Any]],
         output_names = [str(o.get("name")) for o in outputs if isinstance(o, dict)]
         if width is not None and width != len(outputs):
             findings.append(error(
-                f"predict() returns {width} value(s) per row, metadata.yaml declares "
+                f"predict() returns {width} value(s) per row, {metadata_file} declares "
                 f"{len(outputs)} output(s) {output_names}", file=metadata_file,
                 details={"width": width, "outputs": output_names,
                          "shape": result.predictions.get("shape")}))
@@ -436,10 +436,10 @@ def check_predict_schema(pkg: "ModelPackage", inputs: Optional[dict[str, Any]],
                 result.predictions.get("columns") != output_names:
             findings.append(warning(
                 f"predict() returns columns {result.predictions.get('columns')}, "
-                f"metadata.yaml output names are {output_names}", file=metadata_file))
+                f"{metadata_file} output names are {output_names}", file=metadata_file))
     if not any(f.severity is not Severity.INFO for f in findings):
         # The verdict line shows the first finding: say what passed before any aside.
-        findings.insert(0, info(f"{len(names)} input column(s) match metadata.yaml "
+        findings.insert(0, info(f"{len(names)} input column(s) match {metadata_file} "
                                 "input_features"))
     return CheckResult.from_findings("predict.schema", findings)
 
