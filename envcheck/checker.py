@@ -92,9 +92,8 @@ def _run_pipeline(path: Path, options: Options, report: PackageReport,
     pkg, read_results = read_package(path, options)
     results.add(*read_results)
     if pkg is None:
-        first = read_results[0].findings[0].message if read_results and read_results[0].findings \
+        report.internal_error = read_results[0].headline if read_results \
             else "not a model package"
-        report.internal_error = first
         report.checks = results.ordered(options.strict)
         return
     report.name = pkg.name

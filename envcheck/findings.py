@@ -128,6 +128,14 @@ class CheckResult:
     def skipped(cls, check_id: str, reason: str) -> "CheckResult":
         return cls(check_id, Status.SKIP, [info(reason)])
 
+    @property
+    def headline(self) -> str:
+        """The one message that says why: the first error, else the first finding."""
+        for finding in self.findings:
+            if finding.severity is Severity.ERROR:
+                return finding.message
+        return self.findings[0].message if self.findings else self.id
+
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "status": self.status.value,
                 "duration_s": round(self.duration_s, 3),

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from envcheck.error_handler import UsageError
-from envcheck.findings import PackageReport, Severity, Status
+from envcheck.findings import PackageReport, Status
 from envcheck.options import Options
 
 # The questions a row answers, in the order a reader asks them.
@@ -56,9 +56,7 @@ class Combination:
         ordered = sorted(self.report.checks, key=lambda c: c.id not in first)
         for check in ordered:
             if check.status in (Status.FAIL, Status.ERROR):
-                for finding in check.findings:
-                    if finding.severity is Severity.ERROR:
-                        return f"{check.id}: {finding.message.splitlines()[0]}"
+                return f"{check.id}: {check.headline.splitlines()[0]}"
         return ""
 
     def to_dict(self) -> dict[str, Any]:

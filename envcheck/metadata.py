@@ -373,6 +373,11 @@ def _schema_errors(data: dict[str, Any]) -> list[Any]:
     return errors
 
 
+@lru_cache(maxsize=1)
+def _schema_bytes() -> bytes:
+    return SCHEMA_PATH.read_bytes()
+
+
 def _clean_marker(data: dict[str, Any]) -> Optional[Path]:
     import hashlib
 
@@ -383,7 +388,7 @@ def _clean_marker(data: dict[str, Any]) -> Optional[Path]:
         cache = default_cache_dir()
     except (TypeError, ValueError, OSError):
         return None
-    digest = hashlib.sha256(SCHEMA_PATH.read_bytes() + b"\0" + document.encode()).hexdigest()
+    digest = hashlib.sha256(_schema_bytes() + b"\0" + document.encode()).hexdigest()
     return cache / "metadata-valid" / digest
 
 

@@ -402,22 +402,16 @@ def _synthesize_metadata(pkg: MlflowModelPackage, mlmodel: dict[str, Any],
                               f"are not checked (save the model with signature=... or an "
                               f"input_example)", file=MLMODEL_FILE))
         return meta
-    line = lines.get(("signature", "inputs"))
-    specs, problems = _colspecs(signature.get("inputs"), "inputs", line)
-    schema.extend(problems)
-    if specs is not None:
-        features, problems = _features(specs, "inputs", line, "input")
+    for side, key, default_name in (("inputs", "input_features", "input"),
+                                    ("outputs", "output", "prediction")):
+        line = lines.get(("signature", side))
+        specs, problems = _colspecs(signature.get(side), side, line)
         schema.extend(problems)
-        if features:
-            meta["input_features"] = features
-    line = lines.get(("signature", "outputs"))
-    specs, problems = _colspecs(signature.get("outputs"), "outputs", line)
-    schema.extend(problems)
-    if specs is not None:
-        outputs, problems = _features(specs, "outputs", line, "prediction")
-        schema.extend(problems)
-        if outputs:
-            meta["output"] = outputs
+        if specs is not None:
+            features, problems = _features(specs, side, line, default_name)
+            schema.extend(problems)
+            if features:
+                meta[key] = features
     return meta
 
 

@@ -226,14 +226,12 @@ def _record_package(path: Path, options: Options, inputs_path: Optional[Path], f
 
     pkg, results = read_package(Path(path), options)
     if pkg is None:
-        first = results[0].findings[0].message if results and results[0].findings \
-            else "not a model package"
+        first = results[0].headline if results else "not a model package"
         raise RecordError(f"{path}: {first}")
     for result in results:
         if result.id in ("package.layout", "requirements.parse", "interface.contract") \
                 and result.status.value in ("fail", "error"):
-            message = result.findings[0].message if result.findings else result.id
-            raise RecordError(f"cannot record: {result.id} failed: {message}")
+            raise RecordError(f"cannot record: {result.id} failed: {result.headline}")
     if not pkg.requirements_ok:
         raise RecordError("cannot record: requirements.txt could not be read")
     refuse_existing(pkg, force)  # before the slow part, not after it
@@ -242,14 +240,12 @@ def _record_package(path: Path, options: Options, inputs_path: Optional[Path], f
                    if pickles.is_pickle_artifact(p)]
     safety = pickles.check_safety(pkg, inspections, options.trust_pickle)
     if safety.status.value == "fail":
-        bad = next(f for f in safety.findings if f.severity.value == "error")
-        raise RecordError(f"refusing to load the model: pickle.safety failed: {bad.message}")
+        raise RecordError("refusing to load the model: pickle.safety failed: "
+                          f"{safety.headline}")
     env, env_results = prepare_environment(pkg, options, progress)
     if env is None:
-        build = env_results[-1]
-        message = next((f.message for f in build.findings if f.severity.value == "error"),
-                       "env.build failed")
-        raise RecordError(f"cannot record: the environment could not be built: {message}")
+        raise RecordError("cannot record: the environment could not be built: "
+                          f"{env_results[-1].headline}")
     from envcheck.checker import step
 
     with env, step(progress, f"Recording {pkg.name or pkg.root.name}"):

@@ -79,31 +79,39 @@ def file_digest(path: Path) -> dict[str, Any]:
 _DIGEST_CACHE_ENTRIES = 2000
 
 
-def cached_file_digest(path: Path) -> dict[str, Any]:
-    """:func:`file_digest`, without re-reading a large artifact that has not changed.
+def cached_file_digests(paths: list[Path]) -> dict[Path, dict[str, Any]]:
+    """:func:`file_digest` of each path, without re-reading large artifacts that have not
+    changed.
 
     A warm check would otherwise hash every artifact on every run (a 1 GB forest: seconds).
     The digest is remembered in the cache dir under the file's identity -- path, size,
     mtime, ctime and inode -- so any change to the file (even one that restores its
-    mtime: ctime moves) makes it hashed again, and the recorded sha256 decides.
+    mtime: ctime moves) makes it hashed again, and the recorded sha256 decides.  The store
+    is read once and written once per call, however many files a folder artifact holds.
     """
     from envcheck.options import default_cache_dir
 
-    try:
-        stat = path.stat()
-        store = default_cache_dir() / "digests.json"
-    except OSError:
-        return file_digest(path)
-    identity = (f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{stat.st_ctime_ns}|"
-                f"{stat.st_ino}")
+    store = default_cache_dir() / "digests.json"
     known = _read_digests(store)
-    hit = known.get(identity)
-    if isinstance(hit, dict) and "sha256" in hit and "size" in hit:
-        return {"sha256": hit["sha256"], "size": hit["size"]}
-    got = file_digest(path)
-    known[identity] = got
-    _write_digests(store, dict(list(known.items())[-_DIGEST_CACHE_ENTRIES:]))
-    return got
+    out: dict[Path, dict[str, Any]] = {}
+    missed = False
+    for path in paths:
+        try:
+            stat = path.stat()
+        except OSError:
+            out[path] = file_digest(path)  # raises as file_digest does
+            continue
+        identity = (f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|"
+                    f"{stat.st_ctime_ns}|{stat.st_ino}")
+        hit = known.get(identity)
+        if isinstance(hit, dict) and "sha256" in hit and "size" in hit:
+            out[path] = {"sha256": hit["sha256"], "size": hit["size"]}
+            continue
+        out[path] = known[identity] = file_digest(path)
+        missed = True
+    if missed:
+        _write_digests(store, dict(list(known.items())[-_DIGEST_CACHE_ENTRIES:]))
+    return out
 
 
 def _read_digests(store: Path) -> dict[str, Any]:
@@ -127,8 +135,8 @@ def _artifact_key(pkg: "ModelPackage", path: Path) -> str:
 
 def artifact_digests(pkg: "ModelPackage") -> dict[str, dict[str, Any]]:
     """{relative path: {"sha256", "size"}} of every artifact of the package."""
-    return {_artifact_key(pkg, p): cached_file_digest(Path(p))
-            for p in sorted(pkg.artifacts) if Path(p).is_file()}
+    files = [Path(p) for p in sorted(pkg.artifacts) if Path(p).is_file()]
+    return {_artifact_key(pkg, p): digest for p, digest in cached_file_digests(files).items()}
 
 
 # --------------------------------------------------------------------------- integrity
@@ -151,14 +159,16 @@ def check_integrity(pkg: "ModelPackage") -> CheckResult:
             file=pkg.relative(env_path))])
     findings: list[Finding] = []
     current = {_artifact_key(pkg, p): Path(p) for p in pkg.artifacts}
+    present = {rel: current.get(rel, pkg.root / rel) for rel in recorded}
+    digests = cached_file_digests([p for p in present.values() if p.is_file()])
     matched = 0
     for rel, expected in sorted(recorded.items()):
-        path = current.get(rel, pkg.root / rel)
-        if not path.is_file():
+        path = present[rel]
+        if path not in digests:
             findings.append(error(f"{rel} was recorded but is missing now", file=rel,
                                   details={"recorded": expected}))
             continue
-        got = cached_file_digest(path)
+        got = digests[path]
         if isinstance(expected, dict) and got["sha256"] == expected.get("sha256") \
                 and got["size"] == expected.get("size"):
             matched += 1

@@ -326,7 +326,10 @@ def test_digest_cache_rehashes_any_change(tmp_path, monkeypatch) -> None:
     import json
     import os
 
-    from envcheck.reference import cached_file_digest
+    from envcheck.reference import cached_file_digests
+
+    def cached_file_digest(path):
+        return cached_file_digests([path])[path]
 
     monkeypatch.setenv("ENVCHECK_CACHE_DIR", str(tmp_path / "cache"))
     artifact = tmp_path / "model.pkl"
