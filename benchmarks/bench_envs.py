@@ -29,9 +29,11 @@ import time
 from pathlib import Path
 from typing import Callable, Optional
 
-from envcheck import envs, interpreters
-from envcheck.envs import EnvCache, resolve_installer
-from envcheck.interpreters import Interpreter, find_interpreter
+from envcheck.env import installers
+from envcheck.env import interpreters
+from envcheck.env.cache import EnvCache
+from envcheck.env.installers import resolve_installer
+from envcheck.env.interpreters import Interpreter, find_interpreter
 
 DEFAULT_REQS = ["scikit-learn==1.5.2", "numpy==1.26.4", "pandas==2.2.2"]
 
@@ -39,7 +41,7 @@ DEFAULT_REQS = ["scikit-learn==1.5.2", "numpy==1.26.4", "pandas==2.2.2"]
 def _forget_memos() -> None:
     """Per-process caches a new envcheck process would not have."""
     interpreters._FACTS.clear()
-    envs._VERSION_CACHE.clear()
+    installers._VERSION_CACHE.clear()
 
 
 def _with_env(extra: dict[str, str], fn: Callable[[], float]) -> float:
@@ -91,8 +93,8 @@ def warm_in_process(reqs: list[str], interp: Interpreter, root: Path, installer:
 
 _CHILD = """
 import json, sys
-from envcheck.envs import EnvCache
-from envcheck.interpreters import find_interpreter
+from envcheck.env.cache import EnvCache
+from envcheck.env.interpreters import find_interpreter
 env, _ = EnvCache(sys.argv[1]).ensure(json.loads(sys.argv[2]), find_interpreter(sys.argv[3]),
                                       sys.argv[4])
 assert env is not None and env.reused

@@ -22,7 +22,7 @@ import joblib
 import numpy as np
 from sklearn.ensemble import RandomForestClassifier
 
-from envcheck.pickles import inspect_pickle
+from envcheck.inspect.pickles import inspect_pickle
 
 
 def build_forest(target_mb: float) -> RandomForestClassifier:

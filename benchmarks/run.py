@@ -69,11 +69,11 @@ def with_cache(cache: Path) -> dict[str, str]:
 
 def limit_command(package: Path, cache: Path) -> list[str]:
     """The floor: the env's interpreter importing interface.py, loading, predicting once."""
-    from envcheck.envs import EnvCache
-    from envcheck.inputs import smoke_inputs
-    from envcheck.interpreters import select_interpreter
-    from envcheck.options import Options
-    from envcheck.package import read_package
+    from envcheck.compare.inputs import smoke_inputs
+    from envcheck.env.cache import EnvCache
+    from envcheck.env.interpreters import select_interpreter
+    from envcheck.model.options import Options
+    from envcheck.read.native import read_package
 
     pkg, _ = read_package(package, Options())
     assert pkg is not None

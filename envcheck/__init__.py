@@ -2,21 +2,24 @@
 
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:  # only for the annotations; importing it for real is what check() defers
-    from envcheck.findings import Report
+from envcheck.model.version import __version__
 
-__version__ = "0.1.0"
+if TYPE_CHECKING:  # only for the annotations; importing it for real is what check() defers
+    from envcheck.model.findings import Report
+
+__all__ = ["__version__", "check", "record"]
 
 
 def check(*args: Any, **kwargs: Any) -> "Report":
-    """See :func:`envcheck.api.check` (imported lazily to keep ``envcheck`` start-up fast)."""
-    from envcheck.api import check as _check
+    """See :func:`envcheck.integrations.api.check` (imported lazily: the root package is a
+    surface, and ``import envcheck`` stays fast)."""
+    from envcheck.integrations.api import check as _check
 
     return _check(*args, **kwargs)
 
 
 def record(*args: Any, **kwargs: Any) -> str:
-    """See :func:`envcheck.api.record`."""
-    from envcheck.api import record as _record
+    """See :func:`envcheck.integrations.api.record`."""
+    from envcheck.integrations.api import record as _record
 
     return _record(*args, **kwargs)

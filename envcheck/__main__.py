@@ -1,3 +1,3 @@
-from envcheck.cli import main
+from envcheck.commands.cli import main
 
 raise SystemExit(main())

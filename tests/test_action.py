@@ -19,7 +19,6 @@ from typing import Any, Optional
 
 import pytest
 import yaml
-
 from conftest import FIXTURES, REPO
 
 ACTION_FILE = REPO / "action.yml"

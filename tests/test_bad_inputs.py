@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any, Iterator, Optional, Union
 
 import pytest
-
 from conftest import FIXTURES
 
 BAD = FIXTURES / "bad"

@@ -25,10 +25,17 @@ from pathlib import Path
 from typing import Callable, Iterator, Optional
 
 import pytest
-
 from conftest import FIXTURES
-from test_bad_inputs import (envcheck_argv, envcheck_env, kill_all, make_bad, processes_in,
-                             run_envcheck, snapshot, wait_until_gone)
+from test_bad_inputs import (
+    envcheck_argv,
+    envcheck_env,
+    kill_all,
+    make_bad,
+    processes_in,
+    run_envcheck,
+    snapshot,
+    wait_until_gone,
+)
 
 OK_311 = FIXTURES / "packages" / "churn-ok-py311"
 PATIENCE_S = 300.0  # the longest we wait for a moment to come (an env build from PyPI)
@@ -356,7 +363,7 @@ import envcheck.{module} as target
 def broken(*args, **kwargs):
     raise ZeroDivisionError("injected fault")
 target.{name} = broken
-from envcheck.cli import main
+from envcheck.commands.cli import main
 raise SystemExit(main(sys.argv[1:]))
 """
 
@@ -375,7 +382,7 @@ def _log_path(text: str) -> Path:
     return Path(match.group(1))
 
 
-@pytest.mark.parametrize("module,name", [("report", "render"), ("checker", "check_paths")])
+@pytest.mark.parametrize("module,name", [("render.report", "render"), ("commands.check", "check_paths")])
 def test_internal_error_is_one_line_and_a_log(module: str, name: str, tmp_path: Path) -> None:
     proc = run_with_fault(module, name, "check", str(OK_311), "--static", cache=tmp_path)
     assert proc.returncode == 2
@@ -388,7 +395,7 @@ def test_internal_error_is_one_line_and_a_log(module: str, name: str, tmp_path: 
 
 
 def test_internal_error_while_checking_one_package_is_in_its_report(tmp_path: Path) -> None:
-    proc = run_with_fault("checker", "_run_pipeline", "check", str(OK_311), "--static",
+    proc = run_with_fault("pipeline", "_run_pipeline", "check", str(OK_311), "--static",
                           "--format", "json", cache=tmp_path)
     assert proc.returncode == 2, proc.stderr
     package = report_of(proc.stdout)

@@ -1,0 +1,248 @@
+"""The command line: ``envcheck check|record|lock|env``.  Exit codes: 0 pass, 1 a check
+failed, 2 envcheck could not do its job, 130 interrupted."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
+
+from envcheck.commands import env as env_command
+from envcheck.commands.check import check_paths
+from envcheck.commands.error_handler import EXIT_ERROR, EXIT_OK, error_handler
+from envcheck.commands.lock import lock_package
+from envcheck.commands.matrix import (
+    parse_axis,
+    render_matrix_json,
+    render_matrix_text,
+    run_matrix,
+)
+from envcheck.commands.record import record_package
+from envcheck.model.errors import FatalError, UsageError
+from envcheck.model.files import write_text_atomic
+from envcheck.model.options import Options
+from envcheck.model.progress import Progress
+from envcheck.model.version import __version__
+from envcheck.render.report import FORMATS, render, use_colour
+
+COMMANDS = ("check", "record", "lock", "env", "matrix")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad command line raises UsageError (exit 2, one line) like the rest."""
+
+    def error(self, message: str) -> "None":  # type: ignore[override]
+        raise UsageError(f"{message} (see 'envcheck {self.prog.split()[-1]} --help')"
+                         if " " in self.prog else f"{message} (see 'envcheck --help')")
+
+
+def _add_env_options(parser: argparse.ArgumentParser) -> None:
+    """Options of every command that builds or runs the package's environment."""
+    parser.add_argument("--python", metavar="VERSION",
+                        help="interpreter to use instead of the one the package asks for")
+    parser.add_argument("--installer", choices=("auto", "uv", "pip"), default="auto",
+                        help="installer for the environment (default: uv when available)")
+    parser.add_argument("--timeout", type=float, metavar="SECONDS",
+                        help="limit for import+load+predict (default 300, or metadata envcheck.timeout)")
+    parser.add_argument("--memory", metavar="SIZE",
+                        help="address-space limit for the package's process, e.g. 512M, 4G")
+    parser.add_argument("--cache-dir", type=Path, metavar="DIR",
+                        help="environment cache (default: $ENVCHECK_CACHE_DIR or the user cache dir)")
+    parser.add_argument("--allow-build", action="store_true",
+                        help="let the installer build requirements that exist only as "
+                             "sdists (their build backend runs, sandboxed); default: wheels only")
+    parser.add_argument("--allow-network", action="store_true",
+                        help="let the package's code reach the network (closed by default)")
+    parser.add_argument("--require-sandbox", action="store_true",
+                        help="fail the check when a sandbox layer could not be applied "
+                             "(default: a warning naming what was not isolated)")
+    parser.add_argument("--ignore-package-settings", action="store_true",
+                        help="ignore the envcheck: settings in the package's metadata.yaml "
+                             "(tolerances, timeout, allowed warnings, trusted globals)")
+
+
+def _add_output_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", choices=FORMATS, default="text",
+                        help="report format (default: text)")
+    parser.add_argument("--output", "-o", type=Path, metavar="FILE",
+                        help="write the report to FILE instead of stdout")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="envcheck", description=(
+        "Will this model package load and predict the same way on a fresh machine, "
+        "from nothing but what the package declares?"))
+    parser.add_argument("--version", action="version", version=f"envcheck {__version__}")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
+
+    check = sub.add_parser("check", help="check one or more model packages")
+    check.add_argument("packages", nargs="+", type=Path, metavar="PKG")
+    _add_output_options(check)
+    check.add_argument("--strict", action="store_true", help="warnings fail too")
+    check.add_argument("--static", action="store_true",
+                       help="only read the package and inspect its pickles: no env, no code run")
+    check.add_argument("--allow-warning", action="append", default=[], metavar="REGEX",
+                       help="downgrade load warnings matching REGEX (repeatable)")
+    check.add_argument("--trust-pickle", action="append", default=[], metavar="GLOBAL",
+                       help="allow module.name in pickles, knowingly (repeatable)")
+    check.add_argument("--rtol", type=float, help="relative tolerance for predictions (1e-05)")
+    check.add_argument("--atol", type=float, help="absolute tolerance for predictions (1e-08)")
+    check.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
+                       help="check N packages at once")
+    _add_env_options(check)
+
+    record = sub.add_parser("record", help="write reference/ from the package's own environment")
+    record.add_argument("package", type=Path, metavar="PKG")
+    record.add_argument("--inputs", type=Path, metavar="FILE",
+                        help="smoke inputs, CSV or JSON (default: rows synthesized from metadata)")
+    record.add_argument("--force", action="store_true", help="overwrite an existing reference/")
+    _add_env_options(record)
+
+    lock = sub.add_parser("lock", help="pin requirements.txt fully, with hashes (pip-tools)")
+    lock.add_argument("package", type=Path, metavar="PKG")
+    lock.add_argument("--output", "-o", type=Path, metavar="FILE",
+                      help="lock file (default: PKG/requirements.lock)")
+    lock.add_argument("--force", action="store_true", help="overwrite an existing lock")
+    lock.add_argument("--python", metavar="VERSION", help="target Python version")
+
+    matrix = sub.add_parser("matrix", help="check the package against other versions of "
+                            "its dependencies: which ones can it safely move to?")
+    matrix.add_argument("package", type=Path, metavar="PKG")
+    matrix.add_argument("--with", dest="axes", action="append", required=True,
+                        metavar="NAME==V1,V2", help="versions to try for NAME (repeatable: "
+                        "every combination is checked)")
+    matrix.add_argument("--format", choices=("text", "json"), default="text")
+    matrix.add_argument("--output", "-o", type=Path, metavar="FILE")
+    matrix.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
+                        help="check N combinations at once")
+    matrix.add_argument("--allow-warning", action="append", default=[], metavar="REGEX")
+    matrix.add_argument("--trust-pickle", action="append", default=[], metavar="GLOBAL")
+    matrix.add_argument("--rtol", type=float)
+    matrix.add_argument("--atol", type=float)
+    _add_env_options(matrix)
+
+    env = sub.add_parser("env", help="the environment cache")
+    env_sub = env.add_subparsers(dest="env_command", parser_class=_Parser, metavar="ACTION")
+    env_list = env_sub.add_parser("list", help="list cached environments")
+    env_list.add_argument("--format", choices=("text", "json"), default="text")
+    env_list.add_argument("--cache-dir", type=Path, metavar="DIR")
+    prune = env_sub.add_parser("prune", help="remove cached environments (by default only "
+                               "incomplete and failed ones)")
+    prune.add_argument("--older-than", type=float, metavar="DAYS",
+                       help="remove environments not used for DAYS days")
+    prune.add_argument("--all", action="store_true", help="remove every environment")
+    prune.add_argument("--cache-dir", type=Path, metavar="DIR")
+    return parser
+
+
+def _normalize_argv(argv: Sequence[str]) -> list[str]:
+    """``envcheck PKG`` means ``envcheck check PKG``."""
+    args = list(argv)
+    first = next((a for a in args if not a.startswith("-")), None)
+    if first is not None and first not in COMMANDS and not any(
+            a in ("-h", "--help", "--version") for a in args[:args.index(first)]):
+        args.insert(args.index(first), "check")
+    return args
+
+
+def _options(args: argparse.Namespace) -> Options:
+    return Options.validated(
+        strict=getattr(args, "strict", False),
+        static=getattr(args, "static", False),
+        installer=getattr(args, "installer", "auto"),
+        python=getattr(args, "python", None),
+        timeout_s=getattr(args, "timeout", None),
+        memory=getattr(args, "memory", None),
+        allow_warnings=list(getattr(args, "allow_warning", []) or []),
+        trust_pickle=list(getattr(args, "trust_pickle", []) or []),
+        rtol=getattr(args, "rtol", None),
+        atol=getattr(args, "atol", None),
+        jobs=max(1, getattr(args, "jobs", 1) or 1),
+        cache_dir=getattr(args, "cache_dir", None),
+        allow_build=getattr(args, "allow_build", False),
+        allow_network=getattr(args, "allow_network", False),
+        require_sandbox=getattr(args, "require_sandbox", False),
+        ignore_package_settings=getattr(args, "ignore_package_settings", False),
+    )
+
+
+def write_output(text: str, output: Optional[Path]) -> None:
+    """Write to stdout, or to FILE atomically (a reader never sees half a report)."""
+    if output is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+
+    try:
+        write_text_atomic(output.expanduser(), text)
+    except OSError as exc:
+        raise FatalError(f"cannot write the report to {output}: {exc.strerror or exc}") from exc
+
+
+def _progress_for(fmt: str) -> Progress:
+    """Progress goes to stderr, only for a person watching a terminal."""
+    return Progress(enabled=fmt == "text")
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    options = _options(args)
+    for path in args.packages:
+        if not path.exists():
+            raise UsageError(f"{path}: no such file or directory")
+    report = check_paths(args.packages, options, _progress_for(args.format))
+    colour = args.output is None and use_colour(sys.stdout)
+    write_output(render(report, args.format, colour=colour), args.output)
+    return report.exit_code
+
+
+def cmd_record(args: argparse.Namespace) -> int:
+    options = _options(args)
+    message = record_package(args.package, options, args.inputs, args.force,
+                             _progress_for("text"))
+    print(message)
+    return EXIT_OK
+
+
+def cmd_lock(args: argparse.Namespace) -> int:
+    message = lock_package(args.package, args.output, args.force, args.python)
+    print(message)
+    return EXIT_OK
+
+
+def cmd_env(args: argparse.Namespace) -> int:
+    if args.env_command not in ("list", "prune"):
+        raise UsageError("env needs an action: list or prune (see 'envcheck env --help')")
+    text = env_command.run(args.env_command, getattr(args, "cache_dir", None), args)
+    write_output(text, None)
+    return EXIT_OK
+
+
+def cmd_matrix(args: argparse.Namespace) -> int:
+    if not args.package.is_dir():
+        raise UsageError(f"{args.package}: not a directory")
+    axes = [parse_axis(text) for text in args.axes]
+    combos = run_matrix(args.package, axes, _options(args))
+    render = render_matrix_json if args.format == "json" else render_matrix_text
+    write_output(render(args.package, combos), args.output)
+    # 0 when at least one combination is safe to move to; 1 when none is.
+    return EXIT_OK if any(c.status.value == "pass" for c in combos) else 1
+
+
+HANDLERS = {"check": cmd_check, "record": cmd_record, "lock": cmd_lock, "env": cmd_env,
+            "matrix": cmd_matrix}
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    raw = list(sys.argv[1:] if argv is None else argv)
+    with error_handler():
+        args = build_parser().parse_args(_normalize_argv(raw))
+        if not args.command:
+            build_parser().print_help(sys.stderr)
+            return EXIT_ERROR
+        return HANDLERS[args.command](args)
+    return EXIT_ERROR  # not reached: error_handler exits
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,59 @@
+"""``envcheck env list | prune``: the environment cache, for people and scripts."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Optional, Sequence
+
+from envcheck.env.cache import EnvCache, EnvInfo
+from envcheck.model.options import default_cache_dir
+
+
+def run(action: str, cache_dir: Optional[Path], args: argparse.Namespace) -> str:
+    """The output of ``envcheck env ACTION`` (``list`` or ``prune``)."""
+    cache = EnvCache(cache_dir or default_cache_dir())
+    if action == "list":
+        infos = cache.list()
+        if args.format == "json":
+            return json.dumps([i.to_dict() for i in infos], indent=2) + "\n"
+        return render_env_list(infos) + "\n"
+    removed = cache.prune(args.older_than, args.all)
+    freed = sum(i.size_bytes for i in removed)
+    return (f"removed {len(removed)} environment{'s' * (len(removed) != 1)}, "
+            f"{freed / 1e6:.1f} MB freed (environments in use were kept)\n")
+
+
+def _human_size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"  # pragma: no cover
+
+
+def _ago(ts: Optional[float], now: float) -> str:
+    if not ts:
+        return "-"
+    s = max(0.0, now - ts)
+    for unit, length in (("d", 86400), ("h", 3600), ("m", 60)):
+        if s >= length:
+            return f"{s / length:.0f}{unit} ago"
+    return "just now"
+
+
+def render_env_list(infos: Sequence[EnvInfo], now: Optional[float] = None) -> str:
+    """``envcheck env list`` as plain text: key, python, size, last used, status, users."""
+    now = time.time() if now is None else now
+    header = ("KEY", "PYTHON", "INSTALLER", "SIZE", "LAST USED", "STATUS", "USED BY")
+    rows = [(i.key[:12], i.python or "?", i.installer or "?", _human_size(i.size_bytes),
+             _ago(i.last_used, now), i.status, ", ".join(i.users) or "-") for i in infos]
+    widths = [max(len(str(r[c])) for r in [header, *rows]) for c in range(len(header) - 1)]
+    lines = ["  ".join(str(v).ljust(w) for v, w in zip(r[:-1], widths)) + "  " + r[-1]
+             for r in [header, *rows]]
+    total = sum(i.size_bytes for i in infos)
+    lines.append(f"{len(infos)} environments, {_human_size(total)}")
+    return "\n".join(lines)

@@ -1,0 +1,521 @@
+"""Isolated, cached environments (checks ``env.build``, ``env.consistency``, ``env.drift``).
+
+The cache is content-addressed: the key is the sha256 of everything that decides what an
+environment contains (requirements, interpreter facts, installer and its version, the
+virtualenv that seeds it, a format version).  Layout under the cache root::
+
+    envs/<key>/meta.json        inputs of the key, packages, last use, who used it
+    envs/<key>/build.log        commands run and their output
+    envs/<key>/requirements.txt what the installer got (constraints.txt when any)
+    envs/<key>/venv/            the virtualenv
+    envs/<key>/COMPLETE         written last (os.replace): only then is the env reused
+    locks/<key>.lock            build lock (filelock): one builder per key at a time
+    locks/<key>.use             shared flock held while a check uses the env (prune waits)
+    journal.log                 one line per build / reuse / removal
+
+A directory without its marker is never reused: it is removed and rebuilt.  Lock files
+are never deleted -- deleting a lock file others may be waiting on lets two processes
+"hold" the same lock on different inodes.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Sequence, Union
+
+from envcheck.env import distributions, manifest
+from envcheck.env.installers import (
+    Installer,
+    InstallerUnavailable,
+    _DISK_FULL,
+    _embedded_pip,
+    check_command,
+    check_label,
+    env_python,
+    install_command,
+    resolve_installer,
+    summarize_install_failure,
+)
+from envcheck.env.interpreters import Interpreter
+from envcheck.launch.environment import installer_environment
+from envcheck.env.keys import FORMAT_VERSION, compute_key, key_inputs, split_requirements
+from envcheck.model import checks
+from envcheck.model.files import read_json_object, write_text_atomic
+from envcheck.model.findings import CheckResult, Finding, Stopwatch, error, info
+from envcheck.model.progress import Progress
+
+try:  # POSIX: shared/exclusive flock for the "in use" lease.
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no lease, prune relies on the build lock
+    fcntl = None  # type: ignore[assignment]
+
+MARKER = "COMPLETE"
+META = "meta.json"
+MANIFEST = "manifest.json"  # beside venv/, never inside it: the probe cannot reach it
+LOCK_TIMEOUT_S = 3600.0  # waiting for another process's build of the same key
+MAX_USERS = 50
+
+
+# --------------------------------------------------------------------------- data
+
+
+@dataclass
+class BuiltEnv:
+    key: str
+    path: Path  # the virtualenv (sys.prefix inside it)
+    python: Path  # the env's interpreter: the only thing that runs package code
+    interpreter: Interpreter  # the base interpreter it was created from
+    installer: str  # "uv" | "pip"
+    installer_version: str
+    reused: bool
+    packages: dict[str, str] = field(default_factory=dict)  # canonical name -> version
+    build_s: float = 0.0
+    dir: Optional[Path] = None  # envs/<key>/
+    consistency: Optional[dict[str, Any]] = None  # pip check output recorded at build
+    _lease_fd: Optional[int] = field(default=None, repr=False, compare=False)
+
+    def report_block(self) -> dict[str, Any]:
+        """The JSON report's ``environment`` block."""
+        return {"python": self.interpreter.version, "key": self.key, "reused": self.reused,
+                "installer": self.installer, "packages": dict(sorted(self.packages.items()))}
+
+    def release(self) -> None:
+        """Drop the "in use" lease so prune may remove the env (also done at exit)."""
+        if self._lease_fd is not None:
+            try:
+                os.close(self._lease_fd)
+            except OSError:
+                pass
+            self._lease_fd = None
+
+    def __enter__(self) -> "BuiltEnv":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+@dataclass
+class EnvInfo:
+    key: str
+    path: Path  # envs/<key>/
+    status: str  # "ready" | "incomplete" | "building" | "failed"
+    python: Optional[str] = None
+    implementation: Optional[str] = None
+    installer: Optional[str] = None
+    size_bytes: int = 0
+    created: Optional[float] = None
+    last_used: Optional[float] = None
+    users: list[str] = field(default_factory=list)
+    packages: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"key": self.key, "path": str(self.path), "status": self.status,
+                "python": self.python, "installer": self.installer,
+                "size_bytes": self.size_bytes, "created": self.created,
+                "last_used": self.last_used, "users": self.users}
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True))
+
+
+def _dir_size(path: Path) -> int:
+    total, seen = 0, set()
+    for dirpath, _dirs, files in os.walk(path):
+        for name in files:
+            try:
+                st = os.lstat(os.path.join(dirpath, name))
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) in seen:
+                continue
+            seen.add((st.st_dev, st.st_ino))
+            total += st.st_size
+    return total
+
+
+def _pid_alive(pid: Any) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, owned by someone else
+    return True
+
+
+def _lock_fd(lock: Any) -> Optional[int]:
+    """The flock'ed descriptor inside a held filelock (best effort, internal attribute).
+
+    Installer children inherit it: if envcheck is SIGKILLed mid-install the orphaned
+    installer keeps the lock until it exits, so the next check cannot rebuild the directory
+    while the orphan is still writing into it.
+    """
+    fd = getattr(getattr(lock, "_context", None), "lock_file_fd", None)
+    return fd if isinstance(fd, int) else None
+
+
+def _tampering(env_dir: Path, meta: dict[str, Any]) -> Optional[str]:
+    """Why a complete env may not be reused (changed since it was built), or None."""
+    venv = env_dir / "venv"
+    recorded = meta.get("inputs", {}).get("python")
+    version = distributions.read_pyvenv_cfg(venv).get("version")
+    if version != recorded:
+        return f"its pyvenv.cfg says Python {version}, not {recorded}"
+    differences = manifest.verify_manifest(venv, env_dir / MANIFEST)
+    if differences:
+        shown = "; ".join(differences[:5]) + (
+            f" and {len(differences) - 5} more" if len(differences) > 5 else "")
+        return f"it changed since it was built ({shown})"
+    return None
+
+
+# --------------------------------------------------------------------------- the cache
+
+
+class EnvCache:
+    def __init__(self, root: Union[Path, str], allow_build: bool = False) -> None:
+        self.root = Path(root)
+        # --allow-build: requirements may be built from sdists (their build backend runs).
+        # Part of the key: an env built that way is not the one a wheels-only check gets.
+        self.allow_build = allow_build
+        self.envs_dir = self.root / "envs"
+        self.locks_dir = self.root / "locks"
+        self.trash_dir = self.root / "trash"
+
+    # ---- locks
+
+    def _build_lock(self, key: str) -> Any:
+        from filelock import FileLock
+
+        self.locks_dir.mkdir(parents=True, exist_ok=True)
+        return FileLock(str(self.locks_dir / f"{key}.lock"))
+
+    def _lease(self, key: str, exclusive: bool, blocking: bool) -> Optional[int]:
+        """An fd holding a shared ("in use") or exclusive (prune) flock; None if refused."""
+        if fcntl is None:  # pragma: no cover
+            return -1
+        self.locks_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.locks_dir / f"{key}.use", os.O_RDWR | os.O_CREAT, 0o644)
+        flags = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
+        if not blocking:
+            flags |= fcntl.LOCK_NB
+        try:
+            fcntl.flock(fd, flags)
+        except OSError:
+            os.close(fd)
+            return None
+        return fd
+
+    def _journal(self, event: str, key: str, **extra: Any) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        fields = " ".join(f"{k}={v}" for k, v in extra.items())
+        line = (f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {event} {key} pid={os.getpid()} "
+                f"{fields}".rstrip() + "\n")
+        with open(self.root / "journal.log", "a", encoding="utf-8") as f:
+            f.write(line)
+
+    def journal(self) -> list[str]:
+        try:
+            return (self.root / "journal.log").read_text(encoding="utf-8").splitlines()
+        except OSError:
+            return []
+
+    # ---- ensure
+
+    def ensure(self, requirement_lines: Sequence[str], interpreter: Interpreter,
+               installer: str = "auto", progress: Optional[Progress] = None,
+               user: Optional[str] = None) -> tuple[Optional[BuiltEnv], CheckResult]:
+        """The env for these requirements and this interpreter: reused or built."""
+        from filelock import Timeout
+
+        progress = progress or Progress.disabled()
+        findings: list[Finding] = []
+        with Stopwatch() as sw:
+            try:
+                tool = resolve_installer(installer, interpreter)
+            except (InstallerUnavailable, OSError, subprocess.SubprocessError) as exc:
+                findings.append(error(str(exc), details={"installer": installer}))
+                return None, checks.ENV_BUILD.result(findings, sw.elapsed)
+            reqs, cons = split_requirements(requirement_lines)
+            inputs = key_inputs(reqs, cons, interpreter, tool, self.allow_build)
+            key = compute_key(inputs)
+            env_dir = self.envs_dir / key
+            lock = self._build_lock(key)
+            try:
+                lock.acquire(timeout=0)
+            except Timeout:
+                progress.note(f"Waiting for another envcheck building env {key[:12]}...")
+                try:
+                    lock.acquire(timeout=LOCK_TIMEOUT_S)
+                except Timeout:
+                    findings.append(error(
+                        f"timed out after {LOCK_TIMEOUT_S:.0f}s waiting for another process "
+                        f"building env {key[:12]} (lock {self.locks_dir / (key + '.lock')})",
+                        details={"key": key}))
+                    return None, checks.ENV_BUILD.result(findings, sw.elapsed)
+            env: Optional[BuiltEnv] = None
+            try:
+                env = self._reuse(env_dir, key, interpreter, tool, user, findings)
+                if env is None:
+                    env = self._build(env_dir, key, inputs, reqs, cons, interpreter, tool,
+                                      user, progress, findings, lock)
+                if env is not None:
+                    env._lease_fd = self._lease(key, exclusive=False, blocking=True)
+            except (OSError, subprocess.SubprocessError) as exc:
+                # A full disk, a vanished interpreter...: a finding, never a traceback.
+                env = None
+                findings.append(error(f"could not build env {key[:12]}: {exc}",
+                                      details={"key": key, "path": str(env_dir)}))
+            finally:
+                lock.release()
+        return env, checks.ENV_BUILD.result(findings, sw.elapsed)
+
+    def _reuse(self, env_dir: Path, key: str, interpreter: Interpreter, tool: Installer,
+               user: Optional[str], findings: list[Finding]) -> Optional[BuiltEnv]:
+        """The cached env when complete and healthy; else clears the directory."""
+        if not env_dir.exists():
+            return None
+        meta = read_json_object(env_dir / META) if (env_dir / MARKER).is_file() else None
+        problem = None
+        if not (env_dir / MARKER).is_file():
+            problem = "it has no completion marker (an interrupted or failed build)"
+        elif meta is None or meta.get("key") != key:
+            problem = "its metadata file is missing or unreadable"
+        else:
+            # Read, never run: the env's interpreter would execute every .pth file in it.
+            problem = _tampering(env_dir, meta)
+        if problem is None and meta is not None:
+            meta["last_used"] = time.time()
+            if user:
+                users = [u for u in meta.get("users", []) if u != user] + [user]
+                meta["users"] = users[-MAX_USERS:]
+            _write_json_atomic(env_dir / META, meta)
+            self._journal("reused", key)
+            findings.append(info(
+                f"reused env {key[:12]} (Python {interpreter.version}, {tool.name} "
+                f"{tool.version}, {len(meta.get('packages', {}))} distributions)",
+                details={"key": key, "reused": True, "path": str(env_dir)}))
+            return BuiltEnv(key=key, path=env_dir / "venv", python=env_python(env_dir / "venv"),
+                            interpreter=interpreter, installer=tool.name,
+                            installer_version=tool.version, reused=True,
+                            packages=dict(meta.get("packages", {})),
+                            build_s=float(meta.get("build_s", 0.0)), dir=env_dir,
+                            consistency=meta.get("consistency"))
+        findings.append(info(f"cached env {key[:12]} was not reused: {problem}; rebuilding",
+                             details={"key": key, "path": str(env_dir)}))
+        self._journal("discard", key, reason=problem.split(" ")[0] if problem else "")
+        self._remove(env_dir)
+        return None
+
+    def _remove(self, env_dir: Path) -> None:
+        """Marker first (the env stops counting at once), then move aside and delete."""
+        try:
+            (env_dir / MARKER).unlink()
+        except FileNotFoundError:
+            pass
+        self.trash_dir.mkdir(parents=True, exist_ok=True)
+        aside = self.trash_dir / f"{env_dir.name}.{uuid.uuid4().hex[:8]}"
+        try:
+            os.rename(env_dir, aside)
+        except FileNotFoundError:
+            return
+        except OSError:
+            aside = env_dir
+        shutil.rmtree(aside, ignore_errors=True)
+
+    def _run(self, cmd: list[str], log: Any, lock: Any, timeout: Optional[float] = None
+             ) -> subprocess.CompletedProcess[str]:
+        log.write("$ " + " ".join(cmd) + "\n")
+        log.flush()
+        fd = _lock_fd(lock)
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=installer_environment(),
+                              stdin=subprocess.DEVNULL, timeout=timeout,
+                              pass_fds=(fd,) if fd is not None else ())
+        log.write(proc.stdout + proc.stderr + f"[exit {proc.returncode}]\n")
+        log.flush()
+        return proc
+
+    def _build(self, env_dir: Path, key: str, inputs: dict[str, Any], reqs: list[str],
+               cons: list[str], interpreter: Interpreter, tool: Installer,
+               user: Optional[str], progress: Progress, findings: list[Finding],
+               lock: Any) -> Optional[BuiltEnv]:
+        start = time.perf_counter()
+        env_dir.mkdir(parents=True, exist_ok=True)
+        venv = env_dir / "venv"
+        python = env_python(venv)
+        meta: dict[str, Any] = {"key": key, "format": FORMAT_VERSION, "inputs": inputs,
+                                "status": "building", "interpreter": str(interpreter.path),
+                                "created": time.time(), "last_used": time.time(),
+                                "users": [user] if user else [], "build_pid": os.getpid()}
+        _write_json_atomic(env_dir / META, meta)
+        req_file = env_dir / "requirements.txt"
+        req_file.write_text("".join(r + "\n" for r in reqs), encoding="utf-8")
+        con_file = env_dir / "constraints.txt"
+        if cons:
+            con_file.write_text("".join(c + "\n" for c in cons), encoding="utf-8")
+        self._journal("build-start", key, installer=tool.name, python=interpreter.version)
+        label = (f"Building env {key[:12]} (Python {interpreter.version}, {tool.name}, "
+                 f"{len(reqs)} requirements)" + (f" for {user}" if user else ""))
+
+        def fail(message: str, output: str, **details: Any) -> None:
+            meta["status"] = "failed"
+            _write_json_atomic(env_dir / META, meta)
+            shutil.rmtree(venv, ignore_errors=True)  # keep the log, drop the half env
+            self._journal("build-failed", key)
+            findings.append(error(message, details={"key": key, "log": str(env_dir /
+                                                                          "build.log"),
+                                                    **details}))
+
+        with progress.step(label), open(env_dir / "build.log", "a", encoding="utf-8") as log:
+            # 1. The virtualenv, seeded offline from virtualenv's embedded wheels.
+            seed = _embedded_pip(interpreter) is not None
+            cmd = [sys.executable, "-m", "virtualenv", str(venv), "-p", str(interpreter.path),
+                   "--no-download", "--no-periodic-update", "--quiet"]
+            if not seed:
+                cmd.append("--no-seed")  # virtualenv ships no pip for this Python
+            proc = self._run(cmd, log, lock)
+            if proc.returncode == 0 and not seed:
+                # Offline and bundled with the interpreter: what `python -m venv` would do.
+                proc = self._run([str(python), "-m", "ensurepip", "--default-pip"], log, lock)
+            if proc.returncode != 0:
+                _, short = summarize_install_failure(proc.stdout + proc.stderr, [])
+                fail(f"could not create a virtualenv with Python {interpreter.version} "
+                     f"({interpreter.path}): {short}", proc.stdout + proc.stderr)
+                return None
+
+            # 2. The requirements.
+            if reqs:
+                cmd = install_command(tool, python, req_file, con_file if cons else None,
+                                      self.allow_build)
+                proc = self._run(cmd, log, lock)
+                if proc.returncode != 0:
+                    output = proc.stdout + "\n" + proc.stderr
+                    failed, short = summarize_install_failure(output, reqs)
+                    what = f"could not install {failed}" if failed else "installation failed"
+                    if _DISK_FULL.search(output):  # not the requirement's fault: say so
+                        failed = None
+                        what = (f"the disk holding the environment cache ({self.root}) is "
+                                "full (No space left on device): free space or point "
+                                "ENVCHECK_CACHE_DIR elsewhere")
+                    fail(f"{what} ({tool.name} {tool.version}, Python {interpreter.version}):"
+                         f"\n{short}", output, requirement=failed, installer=tool.name,
+                         explanation=short)
+                    return None
+
+            # 3. What got installed (read from its dist-info: running the env's
+            #    interpreter would run every .pth file a wheel installed), and whether it
+            #    hangs together.  Stored: envs are immutable once complete, so a reuse
+            #    never pays for either again.
+            packages = {name: dist.version for name, dist in
+                        distributions.installed_distributions(venv).items()}
+            meta["consistency"] = self._run_check(python, tool, log, lock)
+            meta["pth_files"] = [p.name for p in distributions.pth_files(venv)]
+            # 4. The manifest, last: from now on any change to the env is found.
+            manifest.write_manifest(venv, env_dir / MANIFEST)
+
+        build_s = time.perf_counter() - start
+        meta.update(status="complete", packages=dict(sorted(packages.items())),
+                    build_s=round(build_s, 3), last_used=time.time())
+        _write_json_atomic(env_dir / META, meta)
+        marker_tmp = env_dir / f".{MARKER}.{uuid.uuid4().hex}.tmp"
+        marker_tmp.write_text(json.dumps({"key": key, "completed": time.time()}),
+                              encoding="utf-8")
+        os.replace(marker_tmp, env_dir / MARKER)  # last: from now on the env may be reused
+        self._journal("built", key, seconds=f"{build_s:.1f}")
+        findings.append(info(
+            f"built env {key[:12]} with {tool.name} {tool.version} for Python "
+            f"{interpreter.version} in {build_s:.1f}s ({len(packages)} distributions)",
+            details={"key": key, "reused": False, "path": str(env_dir),
+                     "build_s": round(build_s, 3)}))
+        return BuiltEnv(key=key, path=venv, python=python, interpreter=interpreter,
+                        installer=tool.name, installer_version=tool.version, reused=False,
+                        packages=dict(sorted(packages.items())), build_s=build_s, dir=env_dir,
+                        consistency=meta["consistency"])
+
+    def _run_check(self, python: Path, tool: Installer, log: Any, lock: Any
+                   ) -> dict[str, Any]:
+        cmd = check_command(python, tool.name, tool.uv)
+        proc = self._run(cmd, log, lock)
+        return {"command": check_label(tool.name), "returncode": proc.returncode,
+                "output": (proc.stdout + "\n" + proc.stderr).strip()}
+
+    # ---- list / prune
+
+    def _info(self, env_dir: Path) -> EnvInfo:
+        meta = read_json_object(env_dir / META) or {}
+        inputs = meta.get("inputs", {})
+        if (env_dir / MARKER).is_file():
+            status = "ready"
+        elif meta.get("status") == "failed":
+            status = "failed"
+        elif meta.get("status") == "building" and _pid_alive(meta.get("build_pid")):
+            status = "building"
+        else:
+            status = "incomplete"
+        return EnvInfo(key=env_dir.name, path=env_dir, status=status,
+                       python=inputs.get("python"), implementation=inputs.get("implementation"),
+                       installer=inputs.get("installer"), size_bytes=_dir_size(env_dir),
+                       created=meta.get("created"), last_used=meta.get("last_used"),
+                       users=list(meta.get("users", [])), packages=meta.get("packages", {}))
+
+    # builtins.list: in this class body `list` is this method, not the type.
+    def list(self) -> builtins.list[EnvInfo]:
+        """Every env directory, most recently used first (read-only; takes no locks)."""
+        if not self.envs_dir.is_dir():
+            return []
+        infos = [self._info(d) for d in self.envs_dir.iterdir() if d.is_dir()]
+        return sorted(infos, key=lambda i: i.last_used or 0.0, reverse=True)
+
+    def prune(self, older_than_days: Optional[float] = None, all: bool = False
+              ) -> builtins.list[EnvInfo]:
+        """Remove envs nobody is building or using right now.
+
+        ``all``: every env; ``older_than_days``: those last used before then; neither:
+        only incomplete and failed ones.  An env whose build lock or "in use" lease is held
+        is skipped (non-blocking), so a prune is safe while checks run.
+        """
+        from filelock import Timeout
+
+        removed: list[EnvInfo] = []
+        cutoff = time.time() - older_than_days * 86400 if older_than_days is not None else None
+        for env in self.list():
+            wanted = (all or env.status != "ready"
+                      or (cutoff is not None and (env.last_used or 0.0) < cutoff))
+            if not wanted:
+                continue
+            lock = self._build_lock(env.key)
+            try:
+                lock.acquire(timeout=0)
+            except Timeout:
+                continue  # being built (or reused) right now
+            try:
+                lease = self._lease(env.key, exclusive=True, blocking=False)
+                if lease is None:
+                    continue  # a check is using it
+                try:
+                    self._remove(env.path)
+                    self._journal("pruned", env.key)
+                    removed.append(env)
+                finally:
+                    if lease >= 0:
+                        os.close(lease)
+            finally:
+                lock.release()
+        shutil.rmtree(self.trash_dir, ignore_errors=True)
+        return removed

@@ -1,0 +1,252 @@
+"""What the interface imports, and whether the package's requirements install it.
+
+An import name is mapped to the distributions that provide it (``sklearn`` ->
+``scikit-learn``); the standard library (:mod:`envcheck.read.stdlib_names`) and the
+package's own sibling modules are fine.  An import covered only as a dependency of a listed
+requirement (the :data:`TRANSITIVE` table: ``numpy`` with only ``scikit-learn`` listed) is
+a warning.  Imports inside ``try: ... except ImportError`` and ``if TYPE_CHECKING:`` are
+optional and not reported; imports inside functions are warnings (they run when called).
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import TYPE_CHECKING, Iterable, Iterator, Optional
+
+from packaging.utils import canonicalize_name
+
+from envcheck.model.distributions import distributions_for
+from envcheck.model.findings import Finding, error, info, warning
+from envcheck.read.requirements_file import RequirementsFile
+from envcheck.read.stdlib_names import is_stdlib, stdlib_span
+
+if TYPE_CHECKING:
+    from envcheck.model.package import ModelPackage
+
+
+# Well-known runtime dependencies (canonical names), so that an import brought in by a
+# listed requirement is a warning, not a failure.  Closed transitively below.
+TRANSITIVE: dict[str, tuple[str, ...]] = {
+    "scikit-learn": ("numpy", "scipy", "joblib", "threadpoolctl"),
+    "scipy": ("numpy",),
+    "pandas": ("numpy", "python-dateutil", "pytz", "tzdata"),
+    "python-dateutil": ("six",),
+    "xgboost": ("numpy", "scipy"),
+    "lightgbm": ("numpy", "scipy"),
+    "catboost": ("numpy", "pandas", "scipy", "graphviz", "matplotlib", "plotly", "six"),
+    "statsmodels": ("numpy", "scipy", "pandas", "patsy", "packaging"),
+    "patsy": ("numpy",),
+    "imbalanced-learn": ("scikit-learn", "numpy", "scipy", "joblib", "threadpoolctl"),
+    "scikit-image": ("numpy", "scipy", "networkx", "pillow", "imageio", "tifffile",
+                     "packaging", "lazy-loader"),
+    "matplotlib": ("numpy", "pillow", "packaging", "pyparsing", "python-dateutil", "cycler",
+                   "kiwisolver", "fonttools", "contourpy"),
+    "seaborn": ("numpy", "pandas", "matplotlib"),
+    "torch": ("filelock", "typing-extensions", "sympy", "networkx", "jinja2", "fsspec"),
+    "torchvision": ("torch", "numpy", "pillow"),
+    "tensorflow": ("numpy", "protobuf", "absl-py", "h5py", "keras", "six", "termcolor",
+                   "wrapt", "grpcio", "packaging", "ml-dtypes", "opt-einsum", "gast",
+                   "flatbuffers", "astunparse", "requests", "typing-extensions"),
+    "keras": ("numpy", "h5py", "absl-py", "rich", "namex", "optree", "ml-dtypes", "packaging"),
+    "transformers": ("numpy", "huggingface-hub", "tokenizers", "requests", "pyyaml", "regex",
+                     "tqdm", "packaging", "safetensors", "filelock"),
+    "huggingface-hub": ("filelock", "fsspec", "requests", "tqdm", "pyyaml", "packaging",
+                        "typing-extensions"),
+    "sentence-transformers": ("transformers", "torch", "scikit-learn", "scipy", "tqdm",
+                              "huggingface-hub", "pillow"),
+    "requests": ("urllib3", "idna", "certifi", "charset-normalizer"),
+    "shap": ("numpy", "scipy", "scikit-learn", "pandas", "tqdm", "numba", "cloudpickle",
+             "slicer", "packaging"),
+    "numba": ("numpy", "llvmlite"),
+    "umap-learn": ("numpy", "scipy", "scikit-learn", "numba", "pynndescent", "tqdm"),
+    "pynndescent": ("numpy", "scipy", "scikit-learn", "numba", "llvmlite", "joblib"),
+    "onnxruntime": ("numpy", "protobuf", "packaging", "flatbuffers", "sympy", "coloredlogs"),
+    "pyarrow": ("numpy",),
+    "h5py": ("numpy",),
+    "mlflow": ("numpy", "pandas", "scikit-learn", "scipy", "pyyaml", "requests", "click",
+               "cloudpickle", "packaging", "protobuf", "sqlalchemy", "flask", "jinja2"),
+    "prophet": ("numpy", "pandas", "matplotlib", "cmdstanpy", "holidays", "tqdm"),
+    "pmdarima": ("numpy", "scipy", "scikit-learn", "pandas", "statsmodels", "joblib",
+                 "cython", "packaging", "urllib3"),
+    "category-encoders": ("numpy", "scikit-learn", "scipy", "statsmodels", "pandas", "patsy"),
+    "opencv-python": ("numpy",),
+    "opencv-python-headless": ("numpy",),
+    "spacy": ("numpy", "requests", "tqdm", "pydantic", "jinja2", "packaging", "thinc",
+              "srsly", "typer"),
+    "gensim": ("numpy", "scipy", "smart-open"),
+    "nltk": ("click", "joblib", "regex", "tqdm"),
+    "flask": ("werkzeug", "jinja2", "itsdangerous", "click", "blinker"),
+    "pydantic": ("pydantic-core", "typing-extensions", "annotated-types"),
+}
+
+_NAMESPACE_PACKAGES = ("google", "azure", "jaraco", "zope", "backports", "sphinxcontrib")
+
+
+def _closure() -> dict[str, frozenset[str]]:
+    out: dict[str, frozenset[str]] = {}
+    for dist in TRANSITIVE:
+        seen: set[str] = set()
+        todo = list(TRANSITIVE[dist])
+        while todo:
+            dep = todo.pop()
+            if dep not in seen and dep != dist:
+                seen.add(dep)
+                todo.extend(TRANSITIVE.get(dep, ()))
+        out[dist] = frozenset(seen)
+    return out
+
+
+_TRANSITIVE_CLOSURE = _closure()
+
+
+def top_level(body: list[ast.stmt]) -> Iterator[tuple[ast.stmt, bool]]:
+    """Module-level statements, descending into if/try/with blocks.  (stmt, optional)
+
+    ``optional``: inside ``try`` with an ImportError-catching handler, or ``if TYPE_CHECKING``.
+    """
+    def walk(stmts: list[ast.stmt], optional: bool) -> Iterator[tuple[ast.stmt, bool]]:
+        for stmt in stmts:
+            yield stmt, optional
+            if isinstance(stmt, ast.If):
+                # Neither block runs when the model is loaded: imports there are optional.
+                guarded = optional or _is_type_checking(stmt.test) or _is_main_guard(stmt.test)
+                yield from walk(stmt.body, guarded)
+                yield from walk(stmt.orelse, optional)
+            elif isinstance(stmt, ast.Try) or type(stmt).__name__ == "TryStar":
+                catches = any(_catches_import_error(h) for h in stmt.handlers)  # type: ignore[attr-defined]
+                yield from walk(stmt.body, optional or catches)  # type: ignore[attr-defined]
+                for handler in stmt.handlers:  # type: ignore[attr-defined]
+                    yield from walk(handler.body, optional)
+                yield from walk(stmt.orelse, optional)  # type: ignore[attr-defined]
+                yield from walk(stmt.finalbody, optional)  # type: ignore[attr-defined]
+            elif isinstance(stmt, (ast.With, ast.AsyncWith)):
+                yield from walk(stmt.body, optional)
+    return walk(body, False)
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
+def _is_main_guard(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Compare) and isinstance(test.left, ast.Name)
+            and test.left.id == "__name__" and len(test.comparators) == 1
+            and isinstance(test.comparators[0], ast.Constant)
+            and test.comparators[0].value == "__main__")
+
+
+def _catches_import_error(handler: ast.ExceptHandler) -> bool:
+    if handler.type is None:
+        return True
+    names = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+    for name in names:
+        ident = name.id if isinstance(name, ast.Name) else (
+            name.attr if isinstance(name, ast.Attribute) else "")
+        if ident in ("ImportError", "ModuleNotFoundError", "Exception", "BaseException"):
+            return True
+    return False
+
+
+def _local_modules(pkg: "ModelPackage") -> set[str]:
+    """Module names importable from the package itself (root and the interface's folder)."""
+    names: set[str] = set()
+    for folder in {pkg.root, pkg.interface_path.parent}:
+        try:
+            entries = list(folder.iterdir())
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.is_dir() and entry.name.isidentifier():
+                names.add(entry.name)
+            elif entry.suffix in (".py", ".pyc", ".so", ".pyd"):
+                names.add(entry.name.split(".")[0])
+    return names
+
+
+def _imports(tree: ast.Module) -> Iterator[tuple[str, ast.stmt, str]]:
+    """(dotted module, statement, where) for every absolute import; where: top|optional|function."""
+    top_ids: dict[int, bool] = {id(stmt): opt for stmt, opt in top_level(tree.body)}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            modules = [node.module]
+        else:
+            continue
+        if id(node) in top_ids:
+            where = "optional" if top_ids[id(node)] else "top"
+        else:
+            where = "function"
+        for module in modules:
+            yield module, node, where
+
+
+def check_imports(tree: ast.Module, shown: str, pkg: "ModelPackage",
+                   requirements: Optional["RequirementsFile"],
+                   target: Optional[tuple[int, int]]) -> list[Finding]:
+    findings: list[Finding] = []
+    local = _local_modules(pkg)
+    third_party: list[tuple[str, ast.stmt, str]] = []
+    for module, stmt, where in _imports(tree):
+        top = module.split(".")[0]
+        if is_stdlib(top):
+            if where != "optional" and target is not None:
+                findings.extend(stdlib_span(top, target, shown, stmt))
+            continue
+        if top in local or where == "optional":
+            continue
+        third_party.append((module, stmt, where))
+
+    if not third_party:
+        return findings
+    if requirements is None or not requirements.readable:
+        findings.append(info("requirements could not be read: imports not compared with them",
+                             file=shown))
+        return findings
+
+    # With unreadable lines, an import may look uncovered only because its requirement
+    # line failed to parse: then it is a warning, and requirements.parse has the error.
+    settled = requirements.ok
+    direct = requirements.names()
+    brought = set().union(*(_TRANSITIVE_CLOSURE.get(d, frozenset()) for d in direct)) if direct else set()
+    reported: set[tuple[str, str]] = set()
+    for module, stmt, where in third_party:
+        top = module.split(".")[0]
+        candidates = distributions_for(module)
+        if set(candidates) & direct or _namespace_covered(top, direct):
+            continue
+        key = (top, where)
+        if key in reported:
+            continue
+        reported.add(key)
+        expected = candidates[0]
+        statement = f"import {module}" if isinstance(stmt, ast.Import) else f"from {module} import ..."
+        line, column = stmt.lineno, stmt.col_offset + 1
+        details = {"import": module, "distribution": expected}
+        via = sorted(d for d in direct if set(candidates) & _TRANSITIVE_CLOSURE.get(d, frozenset()))
+        if set(candidates) & brought and via:
+            findings.append(warning(
+                f"`{statement}` relies on {', '.join(via)} to bring in {expected}; "
+                f"pin {expected} in requirements.txt", file=shown, line=line, column=column,
+                details={**details, "via": via}))
+        elif where == "function":
+            findings.append(warning(
+                f"`{statement}` (inside a function) needs {expected}, which no requirement "
+                f"installs; it fails when that code runs", file=shown, line=line,
+                column=column, details=details))
+        else:
+            needs = (f"the distribution {expected}" if expected != canonicalize_name(top)
+                     else expected)
+            make = error if settled else warning
+            findings.append(make(
+                f"`{statement}` needs {needs}, which no requirement installs: "
+                f"add {expected}==<version> to requirements.txt", file=shown, line=line,
+                column=column, details=details))
+    return findings
+
+
+def _namespace_covered(top: str, direct: Iterable[str]) -> bool:
+    if top not in _NAMESPACE_PACKAGES:
+        return False
+    return any(name.startswith(f"{top}-") for name in direct)

@@ -1,0 +1,187 @@
+"""The whole pipeline on the bundled fixtures: real environments, real old pickles."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import FIXTURES
+
+import envcheck
+from envcheck.model.checks import CHECK_IDS
+from envcheck.model.findings import PackageReport, Status
+
+SEED = FIXTURES / "packages" / "churn-sklearn-0.24.2"
+OK_38 = FIXTURES / "packages" / "churn-ok"
+SKLEARN_132 = FIXTURES / "packages" / "churn-sklearn-1.3.2"
+PIPELINE = FIXTURES / "packages" / "churn-pipeline-joblib"
+OK_311 = FIXTURES / "packages" / "churn-ok-py311"
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    """Every file (and its bytes) and directory under root: "byte-identical" made testable."""
+    out: dict[str, str] = {}
+    for path in sorted(root.rglob("*")):
+        rel = str(path.relative_to(root))
+        out[rel] = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "dir"
+    return out
+
+
+def statuses(package: PackageReport) -> dict[str, str]:
+    return {c.id: c.status.value for c in package.checks}
+
+
+def copy_package(src: Path, tmp_path: Path) -> Path:
+    dest = tmp_path / src.name
+    shutil.copytree(src, dest)
+    return dest
+
+
+def test_static_reports_seed_mismatch_without_building(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    report = envcheck.check(SEED, static=True, cache_dir=cache)
+    package = report.packages[0]
+    versions = package.check("pickle.versions")
+    assert versions is not None and versions.status is Status.FAIL
+    finding = next(f for f in versions.findings if f.details.get("estimator") == "LogisticRegression")
+    assert finding.details["pickled_with"] == "0.24.2"
+    assert finding.details["declared"] == "1.2.2"
+    assert "0.24.2" in finding.message and "1.2.2" in finding.message
+    assert package.check("env.build").status is Status.SKIP
+    assert package.check("load").status is Status.SKIP
+    assert report.exit_code == 1
+    assert not (cache / "envs").exists()  # nothing was built
+
+
+def test_every_check_id_is_reported(tmp_path: Path) -> None:
+    report = envcheck.check(OK_38, static=True, cache_dir=tmp_path)
+    assert [c.id for c in report.packages[0].checks] == list(CHECK_IDS)
+
+
+@pytest.mark.slow
+def test_seed_scenario_fails_load_warnings_naming_both_versions(envcheck_cache: Path) -> None:
+    before = tree_digest(SEED)
+    report = envcheck.check(SEED, cache_dir=envcheck_cache)
+    package = report.packages[0]
+    assert package.environment is not None
+    assert package.environment["python"].startswith("3.8.")
+    assert package.environment["packages"]["scikit-learn"] == "1.2.2"
+    warnings = package.check("load.warnings")
+    assert warnings.status is Status.FAIL, statuses(package)
+    details = [f.details for f in warnings.findings if f.details.get("estimator")]
+    assert {"estimator": "LogisticRegression", "pickled_with": "0.24.2",
+            "loaded_with": "1.2.2"}.items() <= details[0].items()
+    assert package.check("load").status is Status.PASS
+    assert report.exit_code == 1
+    assert tree_digest(SEED) == before  # checking never writes inside the package
+
+
+@pytest.mark.slow
+def test_clean_package_passes_and_second_check_reuses_env(envcheck_cache: Path) -> None:
+    first = envcheck.check(OK_38, cache_dir=envcheck_cache).packages[0]
+    assert first.status is Status.PASS, statuses(first)
+    assert first.check("load.warnings").status is Status.PASS
+    second = envcheck.check(OK_38, cache_dir=envcheck_cache).packages[0]
+    assert second.environment["reused"] is True
+    assert second.environment["key"] == first.environment["key"]
+
+
+@pytest.mark.slow
+def test_inconsistent_version_warning_of_sklearn_13(envcheck_cache: Path) -> None:
+    package = envcheck.check(SKLEARN_132, cache_dir=envcheck_cache).packages[0]
+    warnings = package.check("load.warnings")
+    assert warnings.status is Status.FAIL
+    finding = next(f for f in warnings.findings if f.details.get("estimator") == "LogisticRegression")
+    assert finding.details["pickled_with"] == "1.3.2"
+    assert finding.details["loaded_with"] == "1.5.2"
+
+
+@pytest.mark.slow
+def test_pipeline_reports_each_estimator_once(envcheck_cache: Path) -> None:
+    package = envcheck.check(PIPELINE, cache_dir=envcheck_cache).packages[0]
+    warnings = package.check("load.warnings")
+    assert warnings.status is Status.FAIL
+    estimators = [f.details["estimator"] for f in warnings.findings if f.details.get("estimator")]
+    assert len(estimators) == len(set(estimators))
+    assert {"Pipeline", "ColumnTransformer", "RandomForestClassifier",
+            "DecisionTreeClassifier"} <= set(estimators)
+    trees = next(f for f in warnings.findings if f.details.get("estimator") == "DecisionTreeClassifier")
+    # 5 fitted trees, plus the unfitted template the forest keeps as its `estimator`
+    assert trees.details["count"] == 6
+
+
+@pytest.mark.slow
+def test_record_then_check_then_swapped_artifact(envcheck_cache: Path, tmp_path: Path) -> None:
+    pkg = copy_package(OK_311, tmp_path)
+    envcheck.record(pkg, cache_dir=envcheck_cache)
+    assert {p.name for p in (pkg / "reference").iterdir()} == {
+        "inputs.json", "outputs.json", "environment.json"}
+    passed = envcheck.check(pkg, cache_dir=envcheck_cache).packages[0]
+    assert passed.status is Status.PASS, statuses(passed)
+    assert passed.check("predict.smoke").status is Status.PASS
+    assert passed.check("artifacts.integrity").status is Status.PASS
+
+    # Another model with the same interface: loads fine, predicts differently.
+    shutil.copy(SKLEARN_132 / "model.pkl", pkg / "model.pkl")
+    swapped = envcheck.check(pkg, cache_dir=envcheck_cache).packages[0]
+    assert swapped.check("artifacts.integrity").status is Status.FAIL
+    assert swapped.check("predict.smoke").status is Status.FAIL
+
+
+def test_several_packages_one_report_in_order(tmp_path: Path) -> None:
+    report = envcheck.check([OK_38, SEED], static=True, cache_dir=tmp_path)
+    assert [p.path for p in report.packages] == [str(OK_38), str(SEED)]
+    assert [p.status for p in report.packages] == [Status.PASS, Status.FAIL]
+    assert report.exit_code == 1
+
+
+def test_not_a_package_is_exit_two(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    report = envcheck.check(tmp_path / "empty", static=True, cache_dir=tmp_path / "c")
+    assert report.exit_code == 2
+    assert report.packages[0].check("package.layout").status is Status.FAIL
+
+
+def small_package(root: Path, name: str) -> Path:
+    """A package whose env is one small wheel: for tests about the cache, not the model."""
+    import pickle
+
+    pkg = root / name
+    pkg.mkdir()
+    (pkg / "metadata.yaml").write_text(
+        "name: tiny\nversion: '1'\ninput_features:\n  - {name: x, type: float}\n"
+        "output:\n  - {name: y, type: float}\n")
+    (pkg / "requirements.txt").write_text("six==1.16.0\n")
+    (pkg / "interface.py").write_text(
+        "class Model:\n    def predict(self, df):\n        return [0.0] * len(df)\n\n\n"
+        "def load_model():\n    return Model()\n")
+    (pkg / "model.pkl").write_bytes(pickle.dumps({"weights": [1.0]}, protocol=4))
+    return pkg
+
+
+@pytest.mark.slow
+def test_jobs_build_an_identical_env_once_and_keep_order(tmp_path: Path) -> None:
+    from envcheck.env.cache import EnvCache
+
+    packages = [small_package(tmp_path, f"pkg-{i}") for i in range(3)]
+    cache = tmp_path / "cache"
+    report = envcheck.check(packages, jobs=3, cache_dir=cache)
+    assert [p.path for p in report.packages] == [str(p) for p in packages]
+    keys = {p.environment["key"] for p in report.packages}
+    assert len(keys) == 1
+    assert sorted(p.environment["reused"] for p in report.packages) == [False, True, True]
+    starts = [line for line in EnvCache(cache).journal() if "build-start" in line]
+    assert len(starts) == 1
+
+
+def test_cache_dir_holds_every_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--cache-dir / cache_dir= governs the small stores too, not only the environments."""
+    monkeypatch.setenv("ENVCHECK_CACHE_DIR", str(tmp_path / "default"))
+    cache = tmp_path / "explicit"
+    pkg = copy_package(OK_311, tmp_path)
+    (pkg / "model.pkl").touch()  # a fresh identity: not validated or hashed before
+    envcheck.check(pkg, static=True, cache_dir=cache)
+    assert (cache / "metadata-valid").is_dir()
+    assert not (tmp_path / "default").exists()
