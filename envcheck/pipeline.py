@@ -19,7 +19,7 @@ from envcheck.compare.inputs import InputsError, smoke_inputs
 from envcheck.env import cache as envs
 from envcheck.env import checks as env_checks
 from envcheck.env import interpreters
-from envcheck.env.cache import BuiltEnv
+from envcheck.env.layout import BuiltEnv
 from envcheck.inspect import pickles, sniff
 from envcheck.inspect.policy import PickleInspection
 from envcheck.model import checks

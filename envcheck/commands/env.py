@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 from typing import Optional, Sequence
 
-from envcheck.env.cache import EnvCache, EnvInfo
+from envcheck.env.cache import EnvCache
+from envcheck.env.layout import EnvInfo
 from envcheck.model.options import default_cache_dir
 
 

@@ -57,7 +57,8 @@ from envcheck.model.progress import Progress
 from envcheck.model.version import __version__
 from envcheck.pipeline import prepare_environment, step
 from envcheck.probe import checks as probe_checks
-from envcheck.probe.runner import ProbeResult, run_probe
+from envcheck.probe.result import ProbeResult
+from envcheck.probe.runner import run_probe
 from envcheck.read.formats import read_package
 
 REFERENCE_FILES = ("inputs.json", "outputs.json", "environment.json")

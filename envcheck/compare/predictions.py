@@ -20,7 +20,7 @@ from envcheck.model.findings import CheckResult, Finding, Severity, error, info,
 from envcheck.model.options import DEFAULT_ATOL, DEFAULT_RTOL, Options
 from envcheck.model.package import ModelPackage
 from envcheck.probe import checks as probe_checks
-from envcheck.probe.runner import ProbeResult
+from envcheck.probe.result import ProbeResult
 
 SHOWN_ROWS = 5
 

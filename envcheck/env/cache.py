@@ -28,7 +28,6 @@ import subprocess
 import sys
 import time
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
@@ -47,9 +46,20 @@ from envcheck.env.installers import (
 )
 from envcheck.env.interpreters import Interpreter
 from envcheck.launch.environment import installer_environment
+from envcheck.env import inventory
+from envcheck.env.layout import (
+    MANIFEST,
+    MARKER,
+    META,
+    BuiltEnv,
+    EnvInfo,
+    _lock_fd,
+    _tampering,
+    _write_json_atomic,
+)
 from envcheck.env.keys import FORMAT_VERSION, compute_key, key_inputs, split_requirements
 from envcheck.model import checks
-from envcheck.model.files import read_json_object, write_text_atomic
+from envcheck.model.files import read_json_object
 from envcheck.model.findings import CheckResult, Finding, Stopwatch, error, info
 from envcheck.model.progress import Progress
 
@@ -58,131 +68,8 @@ try:  # POSIX: shared/exclusive flock for the "in use" lease.
 except ImportError:  # pragma: no cover - Windows: no lease, prune relies on the build lock
     fcntl = None  # type: ignore[assignment]
 
-MARKER = "COMPLETE"
-META = "meta.json"
-MANIFEST = "manifest.json"  # beside venv/, never inside it: the probe cannot reach it
 LOCK_TIMEOUT_S = 3600.0  # waiting for another process's build of the same key
 MAX_USERS = 50
-
-
-# --------------------------------------------------------------------------- data
-
-
-@dataclass
-class BuiltEnv:
-    key: str
-    path: Path  # the virtualenv (sys.prefix inside it)
-    python: Path  # the env's interpreter: the only thing that runs package code
-    interpreter: Interpreter  # the base interpreter it was created from
-    installer: str  # "uv" | "pip"
-    installer_version: str
-    reused: bool
-    packages: dict[str, str] = field(default_factory=dict)  # canonical name -> version
-    build_s: float = 0.0
-    dir: Optional[Path] = None  # envs/<key>/
-    consistency: Optional[dict[str, Any]] = None  # pip check output recorded at build
-    _lease_fd: Optional[int] = field(default=None, repr=False, compare=False)
-
-    def report_block(self) -> dict[str, Any]:
-        """The JSON report's ``environment`` block."""
-        return {"python": self.interpreter.version, "key": self.key, "reused": self.reused,
-                "installer": self.installer, "packages": dict(sorted(self.packages.items()))}
-
-    def release(self) -> None:
-        """Drop the "in use" lease so prune may remove the env (also done at exit)."""
-        if self._lease_fd is not None:
-            try:
-                os.close(self._lease_fd)
-            except OSError:
-                pass
-            self._lease_fd = None
-
-    def __enter__(self) -> "BuiltEnv":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
-
-
-@dataclass
-class EnvInfo:
-    key: str
-    path: Path  # envs/<key>/
-    status: str  # "ready" | "incomplete" | "building" | "failed"
-    python: Optional[str] = None
-    implementation: Optional[str] = None
-    installer: Optional[str] = None
-    size_bytes: int = 0
-    created: Optional[float] = None
-    last_used: Optional[float] = None
-    users: list[str] = field(default_factory=list)
-    packages: dict[str, str] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"key": self.key, "path": str(self.path), "status": self.status,
-                "python": self.python, "installer": self.installer,
-                "size_bytes": self.size_bytes, "created": self.created,
-                "last_used": self.last_used, "users": self.users}
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True))
-
-
-def _dir_size(path: Path) -> int:
-    total, seen = 0, set()
-    for dirpath, _dirs, files in os.walk(path):
-        for name in files:
-            try:
-                st = os.lstat(os.path.join(dirpath, name))
-            except OSError:
-                continue
-            if (st.st_dev, st.st_ino) in seen:
-                continue
-            seen.add((st.st_dev, st.st_ino))
-            total += st.st_size
-    return total
-
-
-def _pid_alive(pid: Any) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True  # exists, owned by someone else
-    return True
-
-
-def _lock_fd(lock: Any) -> Optional[int]:
-    """The flock'ed descriptor inside a held filelock (best effort, internal attribute).
-
-    Installer children inherit it: if envcheck is SIGKILLed mid-install the orphaned
-    installer keeps the lock until it exits, so the next check cannot rebuild the directory
-    while the orphan is still writing into it.
-    """
-    fd = getattr(getattr(lock, "_context", None), "lock_file_fd", None)
-    return fd if isinstance(fd, int) else None
-
-
-def _tampering(env_dir: Path, meta: dict[str, Any]) -> Optional[str]:
-    """Why a complete env may not be reused (changed since it was built), or None."""
-    venv = env_dir / "venv"
-    recorded = meta.get("inputs", {}).get("python")
-    version = distributions.read_pyvenv_cfg(venv).get("version")
-    if version != recorded:
-        return f"its pyvenv.cfg says Python {version}, not {recorded}"
-    differences = manifest.verify_manifest(venv, env_dir / MANIFEST)
-    if differences:
-        shown = "; ".join(differences[:5]) + (
-            f" and {len(differences) - 5} more" if len(differences) > 5 else "")
-        return f"it changed since it was built ({shown})"
-    return None
 
 
 # --------------------------------------------------------------------------- the cache
@@ -457,65 +344,13 @@ class EnvCache:
 
     # ---- list / prune
 
-    def _info(self, env_dir: Path) -> EnvInfo:
-        meta = read_json_object(env_dir / META) or {}
-        inputs = meta.get("inputs", {})
-        if (env_dir / MARKER).is_file():
-            status = "ready"
-        elif meta.get("status") == "failed":
-            status = "failed"
-        elif meta.get("status") == "building" and _pid_alive(meta.get("build_pid")):
-            status = "building"
-        else:
-            status = "incomplete"
-        return EnvInfo(key=env_dir.name, path=env_dir, status=status,
-                       python=inputs.get("python"), implementation=inputs.get("implementation"),
-                       installer=inputs.get("installer"), size_bytes=_dir_size(env_dir),
-                       created=meta.get("created"), last_used=meta.get("last_used"),
-                       users=list(meta.get("users", [])), packages=meta.get("packages", {}))
+    # ---- list / prune (envcheck.env.inventory)
 
-    # builtins.list: in this class body `list` is this method, not the type.
-    def list(self) -> builtins.list[EnvInfo]:
+    def list(self) -> builtins.list[EnvInfo]:  # `list` here is this method, not the type
         """Every env directory, most recently used first (read-only; takes no locks)."""
-        if not self.envs_dir.is_dir():
-            return []
-        infos = [self._info(d) for d in self.envs_dir.iterdir() if d.is_dir()]
-        return sorted(infos, key=lambda i: i.last_used or 0.0, reverse=True)
+        return inventory.list_envs(self)
 
     def prune(self, older_than_days: Optional[float] = None, all: bool = False
               ) -> builtins.list[EnvInfo]:
-        """Remove envs nobody is building or using right now.
-
-        ``all``: every env; ``older_than_days``: those last used before then; neither:
-        only incomplete and failed ones.  An env whose build lock or "in use" lease is held
-        is skipped (non-blocking), so a prune is safe while checks run.
-        """
-        from filelock import Timeout
-
-        removed: list[EnvInfo] = []
-        cutoff = time.time() - older_than_days * 86400 if older_than_days is not None else None
-        for env in self.list():
-            wanted = (all or env.status != "ready"
-                      or (cutoff is not None and (env.last_used or 0.0) < cutoff))
-            if not wanted:
-                continue
-            lock = self._build_lock(env.key)
-            try:
-                lock.acquire(timeout=0)
-            except Timeout:
-                continue  # being built (or reused) right now
-            try:
-                lease = self._lease(env.key, exclusive=True, blocking=False)
-                if lease is None:
-                    continue  # a check is using it
-                try:
-                    self._remove(env.path)
-                    self._journal("pruned", env.key)
-                    removed.append(env)
-                finally:
-                    if lease >= 0:
-                        os.close(lease)
-            finally:
-                lock.release()
-        shutil.rmtree(self.trash_dir, ignore_errors=True)
-        return removed
+        """Remove envs nobody is building or using right now (see inventory.prune_envs)."""
+        return inventory.prune_envs(self, older_than_days, all)

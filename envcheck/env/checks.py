@@ -10,7 +10,7 @@ from typing import Optional
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from envcheck.env.cache import BuiltEnv
+from envcheck.env.layout import BuiltEnv
 from envcheck.env.installers import _ANSI, check_command, check_label
 from envcheck.launch.environment import installer_environment
 from envcheck.model import checks

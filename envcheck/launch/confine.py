@@ -19,12 +19,10 @@ REPORT_FD  an inherited pipe; just before the exec one JSON object
 PROGRAM    an absolute path, exec'd with execve (no PATH search) and spec["env"] as its
            whole environment; fds other than 0, 1, 2 and spec["keep_fds"] are closed.
 
-Process tree:  confine.py (the waiter, outside) -> init (pid 1 of the new pid namespace,
-only when there is one) -> PROGRAM.  The waiter's exit status is the program's: the same
-exit code, or death by the same signal.  If the exec fails: exit 127, message on stderr.
-
-Each layer is attempted on its own; a failure is recorded with its reason and the next
-layer is tried.  See envcheck/launch/sandbox.py for the threat model.
+Process tree: the waiter (outside) -> init (pid 1 of the pid namespace, when there is
+one) -> PROGRAM.  The waiter exits as the program did (same code, or the same signal);
+127 if the exec fails.  Each layer is attempted on its own, a failure recorded with its
+reason.  See envcheck/launch/sandbox.py for the threat model.
 """
 
 from __future__ import annotations
@@ -44,11 +42,7 @@ if TYPE_CHECKING:
 LAYERS = ("userns", "pidns", "mountns", "netns", "subreaper", "uid", "nonewprivs",
           "landlock", "rlimits")
 NOBODY = 65534
-
-CLONE_NEWNS = 0x00020000
-CLONE_NEWUSER = 0x10000000
-CLONE_NEWPID = 0x20000000
-CLONE_NEWNET = 0x40000000
+CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x20000, 0x10000000, 0x20000000, 0x40000000
 MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 0x2, 0x4, 0x8, 0x4000, 0x40000
 PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 1, 36, 38
 
@@ -166,6 +160,10 @@ def fresh_proc() -> None:
     _unshare(CLONE_NEWNS)
     _mount(None, "/", None, MS_REC | MS_PRIVATE)   # nothing we mount leaks to the host
     _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    # A private /dev/shm: POSIX semaphores and shared memory (joblib, multiprocessing)
+    # work, and the host's segments of other processes are out of sight.
+    if os.path.isdir("/dev/shm"):
+        _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV)
 
 
 # --- the layers the program process applies to itself ---------------------------------------
@@ -222,6 +220,8 @@ def landlock(spec: dict[str, Any], fresh_proc: bool) -> dict[str, Any]:
         rules += [(p, FS_READ_FILE | FS_WRITE_FILE | FS_TRUNCATE | FS_IOCTL_DEV)
                   for p in DEVICE_SINKS]
         rules += [(p, fs) for p in spec["writable"]]
+        if fresh_proc and os.path.isdir("/dev/shm"):
+            rules.append(("/dev/shm", fs))  # the private tmpfs mounted above
         for path, access in rules:
             try:
                 fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
@@ -378,6 +378,10 @@ def main() -> None:
     if len(args) < 4 or args[2] != "--" or not os.path.isabs(args[3]):
         sys.exit("usage: python -I -S confine.py SPEC_FD REPORT_FD -- /ABS/PROGRAM [ARG ...]")
     spec_fd, report_fd, argv = int(args[0]), int(args[1]), args[3:]
+    parent = os.getppid()
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # envcheck killed (even SIGKILL): so are we
+    if os.getppid() != parent:  # it died before the prctl took effect
+        os._exit(137)
     with open(spec_fd, "rb") as spec_pipe:
         spec = json.load(spec_pipe)
     layers = Layers(set(spec["disable"]))

@@ -81,5 +81,11 @@ def distributions_for(module: str) -> tuple[str, ...]:
 
 
 def distribution_for(module: str) -> str:
-    """The one distribution to add to requirements.txt for a missing ``module``."""
-    return distributions_for(module)[0]
+    """The one distribution to add to requirements.txt for a missing ``module``: the
+    known one, else the import name as written (pip normalizes it)."""
+    parts = module.split(".")
+    for n in range(len(parts), 0, -1):
+        known = IMPORT_TO_DISTRIBUTIONS.get(".".join(parts[:n]))
+        if known:
+            return known[0]
+    return parts[0]

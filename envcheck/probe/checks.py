@@ -1,7 +1,7 @@
 """Findings from what the probe saw: checks ``load`` and ``load.warnings``, and the
 runtime pickle imports the pipeline merges into ``pickle.safety``.
 
-Everything here reads a :class:`~envcheck.probe.runner.ProbeResult`; nothing runs.
+Everything here reads a :class:`~envcheck.probe.result.ProbeResult`; nothing runs.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from envcheck.model.findings import CheckResult, Finding, Status, error, info, w
 from envcheck.model.options import Options
 from envcheck.model.package import ModelPackage
 from envcheck.probe import package_tree
-from envcheck.probe.runner import STAGE_WORDS, ProbeResult
+from envcheck.probe.result import STAGE_WORDS, ProbeResult
 
 # scikit-learn's unpickle warning, both the >= 1.3 InconsistentVersionWarning and the
 # 0.18-1.2 UserWarning share this text.

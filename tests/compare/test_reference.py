@@ -27,7 +27,8 @@ from envcheck.compare.reference import reference_dir
 from envcheck.model.findings import Severity, Status
 from envcheck.model.options import Options
 from envcheck.model.package import ModelPackage
-from envcheck.probe.runner import ProbeResult, run_probe
+from envcheck.probe.result import ProbeResult
+from envcheck.probe.runner import run_probe
 
 HOST = Path(sys.executable)
 METADATA = {"name": "m", "input_features": [{"name": "a", "type": "float"},

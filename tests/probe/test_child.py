@@ -14,7 +14,9 @@ import pandas as pd
 import pytest
 
 from envcheck.probe import child as _probe
-from envcheck.probe.child import BadOutput, decode_scalar, encode_output, model_features
+from envcheck.probe import child_guards
+from envcheck.probe.child_process import model_features
+from envcheck.probe.protocol import BadOutput, decode_scalar, encode_output
 
 PROBE = Path(_probe.__file__)
 
@@ -116,7 +118,7 @@ def test_package_guard_decides_by_resolved_path(tmp_path: Path) -> None:
     outside.mkdir()
     (outside / "into-pkg").symlink_to(root)
     (root / "out-link").symlink_to(outside / "f")
-    guard = _probe.PackageGuard(str(root), [str(root / "scratch"), str(tmp_path)],
+    guard = child_guards.PackageGuard(str(root), [str(root / "scratch"), str(tmp_path)],
                                 [str(root / "result.json")])
     assert guard.inside(str(root / "cache.bin"))
     assert guard.inside(root)  # rmtree(root), chmod(root)
@@ -128,10 +130,10 @@ def test_package_guard_decides_by_resolved_path(tmp_path: Path) -> None:
     assert not guard.inside(str(root / "result.json"))
     assert not guard.inside(3)  # a file descriptor
     # open's audit args: (path, mode, flags)
-    assert _probe._opens_for_writing(("x", "r", os.O_RDONLY)) is False
-    assert _probe._opens_for_writing(("x", None, os.O_WRONLY | os.O_CREAT)) is True
-    assert _probe._opens_for_writing(("x", "r+", os.O_RDWR)) is True
-    assert _probe._opens_for_writing(("x", "a", None)) is True
+    assert child_guards._opens_for_writing(("x", "r", os.O_RDONLY)) is False
+    assert child_guards._opens_for_writing(("x", None, os.O_WRONLY | os.O_CREAT)) is True
+    assert child_guards._opens_for_writing(("x", "r+", os.O_RDWR)) is True
+    assert child_guards._opens_for_writing(("x", "a", None)) is True
 
 
 @pytest.mark.slow

@@ -31,7 +31,8 @@ from envcheck.probe.checks import (
     parse_sklearn_version_warning,
 )
 from envcheck.probe import package_tree
-from envcheck.probe.runner import ProbeResult, run_probe
+from envcheck.probe.result import ProbeResult, merge_child_result
+from envcheck.probe.runner import run_probe
 
 HOST = Path(sys.executable)
 OLD_SKLEARN_TEXT = ("Trying to unpickle estimator LogisticRegression from version 0.24.2 when "
@@ -133,10 +134,11 @@ def test_parse_memory() -> None:
 @pytest.mark.skipif(not Path("/root/.pyenv/versions/3.6.15/bin/python3.6").exists(),
                     reason="no Python 3.6 interpreter")
 def test_probe_is_python36_syntax(tmp_path: Path) -> None:
-    source = REPO / "envcheck" / "probe" / "child.py"
-    subprocess.run(["/root/.pyenv/versions/3.6.15/bin/python3.6", "-c",
-                    "import sys; compile(open(sys.argv[1]).read(), sys.argv[1], 'exec')",
-                    str(source)], check=True)
+    for name in runner.PROBE_FILES:  # everything the package's interpreter runs
+        source = REPO / "envcheck" / "probe" / name
+        subprocess.run(["/root/.pyenv/versions/3.6.15/bin/python3.6", "-c",
+                        "import sys; compile(open(sys.argv[1]).read(), sys.argv[1], 'exec')",
+                        str(source)], check=True)
 
 
 # --------------------------------------------------------------------------- children
@@ -455,7 +457,7 @@ def test_killed_after_load_keeps_the_completed_stages(tmp_path: Path) -> None:
     pkg = make_package(tmp_path / "p", "def load_model(): pass\n")
     (tmp_path / "stage").write_text("predict")
     result = ProbeResult(kind="timeout", stage="start", timeout_s=4.0)
-    runner._merge_child_result(result, tmp_path / "missing.json", tmp_path / "stage", None)
+    merge_child_result(result, tmp_path / "missing.json", tmp_path / "stage", None)
     assert (result.stage, result.completed) == ("predict", ["import", "load", "inputs"])
     assert result.loaded
     load = check_load(pkg, result)
@@ -528,18 +530,27 @@ def test_writes_into_the_package_are_refused_where_they_happen(tmp_path: Path) -
 
 
 @pytest.mark.slow
-def test_native_writes_into_the_package_are_caught_by_the_snapshot(tmp_path: Path) -> None:
-    """C code writing through libc is invisible to audit hooks: the before/after snapshot
-    reports it on ``load``."""
+def test_native_writes_into_the_package_are_caught_by_the_snapshot(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """C code writing through libc is invisible to audit hooks: with the sandbox's
+    read-only filesystem it fails, and without it (no Landlock) the before/after
+    snapshot reports it on ``load``."""
     pkg = pure_package(tmp_path / "native", load_body="""
         import ctypes
         libc = ctypes.CDLL(None)
         libc.fopen.restype = ctypes.c_void_p
         libc.fclose.argtypes = [ctypes.c_void_p]
-        libc.fclose(libc.fopen(str(Path(__file__).parent / "native.bin").encode(), b"w"))
+        handle = libc.fopen(str(Path(__file__).parent / "native.bin").encode(), b"w")
+        if handle:
+            libc.fclose(handle)
     """)
     result = run_probe(HOST, pkg, INPUTS, Options())
-    assert result.kind == "ok"
+    assert result.kind == "ok" and result.sandbox is not None
+    if result.sandbox.held("landlock"):
+        assert result.package_changes == [] and not (pkg.root / "native.bin").exists()
+    monkeypatch.setenv("ENVCHECK_SANDBOX", "no-landlock")
+    result = run_probe(HOST, pkg, INPUTS, Options())
+    assert result.kind == "ok" and not result.sandbox.held("landlock")
     assert result.package_changes == ["native.bin (added)"]
     check = check_load(pkg, result)
     assert check.status is Status.FAIL
