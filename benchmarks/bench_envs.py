@@ -29,8 +29,7 @@ import time
 from pathlib import Path
 from typing import Callable, Optional
 
-from envcheck.env import installers
-from envcheck.env import interpreters
+from envcheck.env import installers, interpreters
 from envcheck.env.cache import EnvCache
 from envcheck.env.installers import resolve_installer
 from envcheck.env.interpreters import Interpreter, find_interpreter

@@ -31,11 +31,11 @@ import uuid
 from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
-from envcheck.env import distributions, manifest
+from envcheck.env import distributions, inventory, manifest
 from envcheck.env.installers import (
+    _DISK_FULL,
     Installer,
     InstallerUnavailable,
-    _DISK_FULL,
     _embedded_pip,
     check_command,
     check_label,
@@ -45,8 +45,12 @@ from envcheck.env.installers import (
     summarize_install_failure,
 )
 from envcheck.env.interpreters import Interpreter
-from envcheck.launch.environment import installer_environment
-from envcheck.env import inventory
+from envcheck.env.keys import (
+    FORMAT_VERSION,
+    compute_key,
+    key_inputs,
+    split_requirements,
+)
 from envcheck.env.layout import (
     MANIFEST,
     MARKER,
@@ -57,7 +61,7 @@ from envcheck.env.layout import (
     _tampering,
     _write_json_atomic,
 )
-from envcheck.env.keys import FORMAT_VERSION, compute_key, key_inputs, split_requirements
+from envcheck.launch.environment import installer_environment
 from envcheck.model import checks
 from envcheck.model.files import read_json_object
 from envcheck.model.findings import CheckResult, Finding, Stopwatch, error, info

@@ -10,11 +10,18 @@ from typing import Optional
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from envcheck.env.layout import BuiltEnv
 from envcheck.env.installers import _ANSI, check_command, check_label
+from envcheck.env.layout import BuiltEnv
 from envcheck.launch.environment import installer_environment
 from envcheck.model import checks
-from envcheck.model.findings import CheckResult, Finding, Stopwatch, error, info, warning
+from envcheck.model.findings import (
+    CheckResult,
+    Finding,
+    Stopwatch,
+    error,
+    info,
+    warning,
+)
 from envcheck.model.package import ModelPackage
 
 # Seeded by virtualenv, not declared by the package: drift ignores them unless pinned.

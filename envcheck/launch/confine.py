@@ -28,6 +28,7 @@ reason.  See envcheck/launch/sandbox.py for the threat model.
 from __future__ import annotations
 
 import ctypes
+import encodings.ascii  # noqa: F401 - now: after a uid switch the stdlib may be unreadable
 import json
 import os
 import resource

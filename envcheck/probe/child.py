@@ -31,18 +31,42 @@ import warnings
 
 try:  # the copies beside this script in the probe's control directory
     import _envcheck_protocol as protocol
-    from _envcheck_child_guards import PackageGuard, WarningsGuard, WRITE_REFUSED, _Offered
-    from _envcheck_child_guards import _WRITE_EVENTS, _opens_for_writing, _text_path
-    from _envcheck_child_process import (apply_limits, die_with_parent,
-                                         installed_distributions, model_features,
-                                         _now, _peak_memory_mb)
+    from _envcheck_child_guards import (
+        _WRITE_EVENTS,
+        WRITE_REFUSED,
+        PackageGuard,
+        WarningsGuard,
+        _Offered,
+        _opens_for_writing,
+        _text_path,
+    )
+    from _envcheck_child_process import (
+        _now,
+        _peak_memory_mb,
+        apply_limits,
+        die_with_parent,
+        installed_distributions,
+        model_features,
+    )
 except ImportError:  # imported as envcheck.probe.child (the parent's tests)
     from envcheck.probe import protocol
-    from envcheck.probe.child_guards import PackageGuard, WarningsGuard, WRITE_REFUSED, _Offered
-    from envcheck.probe.child_guards import _WRITE_EVENTS, _opens_for_writing, _text_path
-    from envcheck.probe.child_process import (apply_limits, die_with_parent,
-                                              installed_distributions, model_features,
-                                              _now, _peak_memory_mb)
+    from envcheck.probe.child_guards import (
+        _WRITE_EVENTS,
+        WRITE_REFUSED,
+        PackageGuard,
+        WarningsGuard,
+        _Offered,
+        _opens_for_writing,
+        _text_path,
+    )
+    from envcheck.probe.child_process import (
+        _now,
+        _peak_memory_mb,
+        apply_limits,
+        die_with_parent,
+        installed_distributions,
+        model_features,
+    )
 
 MAX_MESSAGE = 2000  # characters of one exception/warning message kept
 MAX_DISTINCT_WARNINGS = 200

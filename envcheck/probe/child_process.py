@@ -6,6 +6,7 @@ import os
 import sys
 import time
 
+
 def _now():
     return time.perf_counter()
 

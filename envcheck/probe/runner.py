@@ -36,7 +36,12 @@ from envcheck.launch.sandbox import (
     default_read_only_paths,
     sandbox_disabled_layers,
 )
-from envcheck.model.options import DEFAULT_MAX_OUTPUT_MB, DEFAULT_TIMEOUT_S, Options, parse_memory
+from envcheck.model.options import (
+    DEFAULT_MAX_OUTPUT_MB,
+    DEFAULT_TIMEOUT_S,
+    Options,
+    parse_memory,
+)
 from envcheck.model.package import ModelPackage
 from envcheck.probe import package_tree, protocol
 from envcheck.probe.result import ProbeResult, merge_child_result

@@ -24,11 +24,11 @@ import pytest
 
 from envcheck.commands.env import render_env_list
 from envcheck.env.cache import EnvCache
-from envcheck.env.layout import MARKER, BuiltEnv
 from envcheck.env.checks import check_consistency, check_drift
 from envcheck.env.installers import resolve_installer, summarize_install_failure
-from envcheck.env.keys import compute_key, key_inputs, split_requirements
 from envcheck.env.interpreters import current_interpreter, find_interpreter, pyenv_root
+from envcheck.env.keys import compute_key, key_inputs, split_requirements
+from envcheck.env.layout import MARKER, BuiltEnv
 from envcheck.model import checks
 from envcheck.model.findings import Severity, Status
 from envcheck.model.package import ModelPackage

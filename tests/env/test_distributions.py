@@ -15,9 +15,14 @@ from typing import Optional
 
 import pytest
 
-from envcheck.env.distributions import (MAX_METADATA_BYTES, installed_distributions,
-                                        pth_files, read_distributions, read_pyvenv_cfg,
-                                        site_packages_dirs)
+from envcheck.env.distributions import (
+    MAX_METADATA_BYTES,
+    installed_distributions,
+    pth_files,
+    read_distributions,
+    read_pyvenv_cfg,
+    site_packages_dirs,
+)
 
 pytestmark = pytest.mark.slow
 

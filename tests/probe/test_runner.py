@@ -23,14 +23,13 @@ from conftest import REPO
 from envcheck.model.findings import Severity, Status
 from envcheck.model.options import Options, parse_memory
 from envcheck.model.package import ModelPackage
-from envcheck.probe import runner
+from envcheck.probe import package_tree, runner
 from envcheck.probe.checks import (
     check_load,
     check_load_warnings,
     check_runtime_imports,
     parse_sklearn_version_warning,
 )
-from envcheck.probe import package_tree
 from envcheck.probe.result import ProbeResult, merge_child_result
 from envcheck.probe.runner import run_probe
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import textwrap
 from pathlib import Path
 from typing import Optional
@@ -105,6 +106,7 @@ def test_syntax_error_has_line_and_column(tmp_path: Path) -> None:
     assert "syntax error" in finding.message
 
 
+@pytest.mark.skipif(sys.version_info < (3, 10), reason="match statements parse on 3.10+ only")
 def test_syntax_newer_than_target_python(tmp_path: Path) -> None:
     source = "def load_model(kind='a'):\n    match kind:\n        case 'a':\n            return 1\n"
     assert make(tmp_path, source, python="3.11").status is Status.PASS

@@ -16,7 +16,9 @@ from envcheck.model.findings import (
     info,
     warning,
 )
-from envcheck.render.report import render, render_github, render_text, use_colour
+from envcheck.render.github import render_github
+from envcheck.render.report import render
+from envcheck.render.text import render_text, use_colour
 
 
 @pytest.fixture
