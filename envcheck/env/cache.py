@@ -38,6 +38,7 @@ from envcheck.env.installers import (
     InstallerUnavailable,
     _embedded_pip,
     check_command,
+    compile_command,
     check_label,
     env_python,
     install_command,
@@ -45,6 +46,7 @@ from envcheck.env.installers import (
     summarize_install_failure,
 )
 from envcheck.env.interpreters import Interpreter
+from envcheck.env.sandboxed import run_sandboxed
 from envcheck.env.keys import (
     FORMAT_VERSION,
     compute_key,
@@ -295,6 +297,9 @@ class EnvCache:
                 cmd = install_command(tool, python, req_file, con_file if cons else None,
                                       self.allow_build)
                 proc = self._run(cmd, log, lock)
+                if proc.returncode == 0 and tool.name == "uv":  # pip compiles in-process
+                    proc = self._run(compile_command(
+                        python, distributions.site_packages_dirs(venv)), log, lock)
                 if proc.returncode != 0:
                     output = proc.stdout + "\n" + proc.stderr
                     failed, short = summarize_install_failure(output, reqs)
@@ -342,7 +347,10 @@ class EnvCache:
     def _run_check(self, python: Path, tool: Installer, log: Any, lock: Any
                    ) -> dict[str, Any]:
         cmd = check_command(python, tool.name, tool.uv)
-        proc = self._run(cmd, log, lock)
+        if tool.name == "uv":  # uv reads the metadata itself: nothing of the env runs
+            proc = self._run(cmd, log, lock)
+        else:  # pip check runs in the env, .pth files and all: only inside the sandbox
+            proc = run_sandboxed(cmd, python, log)
         return {"command": check_label(tool.name), "returncode": proc.returncode,
                 "output": (proc.stdout + "\n" + proc.stderr).strip()}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import subprocess
@@ -12,6 +13,7 @@ from packaging.version import InvalidVersion, Version
 
 from envcheck.env.installers import _ANSI, check_command, check_label
 from envcheck.env.layout import BuiltEnv
+from envcheck.env.sandboxed import run_sandboxed
 from envcheck.launch.environment import installer_environment
 from envcheck.model import checks
 from envcheck.model.findings import (
@@ -43,8 +45,12 @@ def check_consistency(env: BuiltEnv, use_cached: bool = True) -> CheckResult:
         if result is None:
             cmd = check_command(env.python, env.installer, None)
             try:
-                proc = subprocess.run(cmd, capture_output=True, text=True, env=installer_environment(),
-                                      stdin=subprocess.DEVNULL, timeout=300)
+                if env.installer == "uv":  # reads metadata itself: nothing of the env runs
+                    proc = subprocess.run(cmd, capture_output=True, text=True,
+                                          env=installer_environment(),
+                                          stdin=subprocess.DEVNULL, timeout=300)
+                else:  # pip check runs in the env (.pth files and all): sandboxed
+                    proc = run_sandboxed(cmd, env.python, io.StringIO())
             except (OSError, subprocess.SubprocessError) as exc:
                 return checks.ENV_CONSISTENCY.result([error(
                     f"could not run {check_label(env.installer)}: {exc}")], sw.elapsed)

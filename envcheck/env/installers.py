@@ -145,8 +145,10 @@ def install_command(tool: Installer, python: Path, req_file: Path,
     """The command that installs ``req_file`` into the env of ``python``."""
     if tool.name == "uv":
         assert tool.uv is not None
-        cmd = [tool.uv, "pip", "install", "--python", str(python), "--compile-bytecode",
-               "--no-progress", "-r", str(req_file)]
+        # No --compile-bytecode: uv compiles by running the env's interpreter with site
+        # enabled, which runs every .pth file just installed (see compile_command).
+        cmd = [tool.uv, "pip", "install", "--python", str(python), "--no-progress",
+               "-r", str(req_file)]
         if not allow_build:
             cmd.append("--no-build")
     else:
@@ -157,6 +159,14 @@ def install_command(tool: Installer, python: Path, req_file: Path,
     if con_file is not None:
         cmd += ["-c", str(con_file)]
     return cmd
+
+
+def compile_command(python: Path, site_packages: Sequence[Path]) -> list[str]:
+    """Bytecode for everything installed, compiled by the env's interpreter with ``-I -S``:
+    without site, no ``.pth`` file (code any wheel may install) runs.  What compileall
+    does is read sources and write ``.pyc`` files; nothing of the package executes."""
+    return [str(python), "-I", "-S", "-m", "compileall", "-q", "-j", "0",
+            *map(str, site_packages)]
 
 
 def check_command(python: Path, installer: str, uv: Optional[str]) -> list[str]:

@@ -26,7 +26,6 @@ import json
 import os
 import platform
 import sys
-import traceback
 import warnings
 
 try:  # the copies beside this script in the probe's control directory
@@ -44,6 +43,7 @@ try:  # the copies beside this script in the probe's control directory
         _now,
         _peak_memory_mb,
         apply_limits,
+        describe_exception,
         die_with_parent,
         installed_distributions,
         model_features,
@@ -63,6 +63,7 @@ except ImportError:  # imported as envcheck.probe.child (the parent's tests)
         _now,
         _peak_memory_mb,
         apply_limits,
+        describe_exception,
         die_with_parent,
         installed_distributions,
         model_features,
@@ -209,25 +210,8 @@ class Probe(object):
             self.describe_exception(exc)
 
     def describe_exception(self, exc):
-        self.result["exception_type"] = protocol._type_name(exc).replace("builtins.", "")
-        self.result["exception_message"] = str(exc)[:MAX_MESSAGE]
-        name = getattr(exc, "name", None)
-        if isinstance(exc, ImportError) and name:
-            self.result["missing_module"] = str(name)
-        lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
-        text = "".join(lines).splitlines()
-        self.result["traceback_tail"] = "\n".join(text[-MAX_TRACEBACK_LINES:])
-        frames = []
-        here = os.path.abspath(__file__)
-        for frame in traceback.extract_tb(exc.__traceback__):
-            filename = os.path.abspath(frame.filename)
-            if filename == here:
-                continue
-            if filename.startswith(self.package_root + os.sep):
-                frames.append({"file": os.path.relpath(filename, self.package_root),
-                               "line": frame.lineno, "function": frame.name,
-                               "code": frame.line or ""})
-        self.result["package_frames"] = frames[-10:]
+        self.result.update(describe_exception(exc, self.package_root, MAX_MESSAGE,
+                                              MAX_TRACEBACK_LINES, os.path.abspath(__file__)))
 
     def run_stage(self, stage, func):
         """Run one stage; returns (ok, value).  Every way out of package code lands here."""

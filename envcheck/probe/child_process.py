@@ -5,6 +5,7 @@ the interpreter sees them, the model's feature names, and dying with the parent.
 import os
 import sys
 import time
+import traceback
 
 
 def _now():
@@ -197,3 +198,26 @@ def die_with_parent(parent_pid):
         threading.Thread(target=watch, name="envcheck-parent-watch", daemon=True).start()
     except Exception:  # cannot start a thread (limits): the prctl above still holds
         pass
+
+
+def describe_exception(exc, package_root, max_message, max_lines, probe_file):
+    """What the parent needs to know of an exception: type, message, the missing module
+    of an ImportError, the traceback's tail, and the frames in the package's own files."""
+    kind = type(exc)
+    out = {"exception_type": kind.__name__ if kind.__module__ == "builtins"
+           else "%s.%s" % (kind.__module__, kind.__name__),
+           "exception_message": str(exc)[:max_message]}
+    name = getattr(exc, "name", None)
+    if isinstance(exc, ImportError) and name:
+        out["missing_module"] = str(name)
+    lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
+    out["traceback_tail"] = "\n".join("".join(lines).splitlines()[-max_lines:])
+    frames = []
+    for frame in traceback.extract_tb(exc.__traceback__):
+        filename = os.path.abspath(frame.filename)
+        if filename != probe_file and filename.startswith(package_root + os.sep):
+            frames.append({"file": os.path.relpath(filename, package_root),
+                           "line": frame.lineno, "function": frame.name,
+                           "code": frame.line or ""})
+    out["package_frames"] = frames[-10:]
+    return out
