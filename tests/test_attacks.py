@@ -195,3 +195,21 @@ def test_every_attack_class_is_covered() -> None:
     classes = {spec["class"] for spec in PACKAGES.values()}
     assert classes == {"secrets", "cache", "install", "interpreter", "forge", "policy",
                        "pickle", "write", "outside", "outlive", "inject"}
+
+
+@pytest.mark.slow
+def test_a_build_backend_runs_only_sandboxed_with_allow_build(tmp_path: Path, canary: Path,
+                                                               envcheck_cache: Path) -> None:
+    """--allow-build lets the sdist's backend run -- inside the sandbox: it cannot write
+    outside the env and the installer's cache, and never sees envcheck's secrets."""
+    spec = PACKAGES["install-sdist"]
+    pkg = _prepare("install-sdist", spec, tmp_path)
+    proc = run_envcheck(["check", str(pkg), "--allow-build", "--format", "json"],
+                        tmp_path / "cache")
+    assert not (CANARY / "install-sdist").exists()
+    assert TOKEN["value"] not in proc.stdout + proc.stderr
+    build = next(c for c in json.loads(proc.stdout)["packages"][0]["checks"]
+                 if c["id"] == "env.build")
+    assert build["status"] == "fail"  # the backend's own write was refused, so it failed
+    log = Path(build["findings"][0]["details"]["log"]).read_text()
+    assert "(sandboxed)" in log and "Permission denied" in log

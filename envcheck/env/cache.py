@@ -38,15 +38,14 @@ from envcheck.env.installers import (
     InstallerUnavailable,
     _embedded_pip,
     check_command,
-    compile_command,
     check_label,
+    compile_command,
     env_python,
     install_command,
     resolve_installer,
     summarize_install_failure,
 )
 from envcheck.env.interpreters import Interpreter
-from envcheck.env.sandboxed import run_sandboxed
 from envcheck.env.keys import (
     FORMAT_VERSION,
     compute_key,
@@ -62,6 +61,11 @@ from envcheck.env.layout import (
     _lock_fd,
     _tampering,
     _write_json_atomic,
+)
+from envcheck.env.sandboxed import (
+    installer_cache_dirs,
+    installer_config_dirs,
+    run_sandboxed,
 )
 from envcheck.launch.environment import installer_environment
 from envcheck.model import checks
@@ -296,7 +300,10 @@ class EnvCache:
             if reqs:
                 cmd = install_command(tool, python, req_file, con_file if cons else None,
                                       self.allow_build)
-                proc = self._run(cmd, log, lock)
+                if self.allow_build:  # build backends will run: sandboxed, like the probe
+                    proc = self._install_sandboxed(cmd, env_dir, python, reqs, tool, log)
+                else:
+                    proc = self._run(cmd, log, lock)
                 if proc.returncode == 0 and tool.name == "uv":  # pip compiles in-process
                     proc = self._run(compile_command(
                         python, distributions.site_packages_dirs(venv)), log, lock)
@@ -343,6 +350,18 @@ class EnvCache:
                         installer=tool.name, installer_version=tool.version, reused=False,
                         packages=dict(sorted(packages.items())), build_s=build_s, dir=env_dir,
                         consistency=meta["consistency"])
+
+    def _install_sandboxed(self, cmd: list[str], env_dir: Path, python: Path,
+                           reqs: list[str], tool: Installer, log: Any
+                           ) -> subprocess.CompletedProcess[str]:
+        env = installer_environment()
+        local = [Path(line.split(" ", 1)[1]) for line in reqs
+                 if line.startswith("--find-links /")]  # made absolute when read
+        tools = [Path(tool.uv).resolve().parent.parent] if tool.uv else []
+        return run_sandboxed(cmd, python, log, network=True, env=env,
+                             writable=[env_dir, *installer_cache_dirs(env)],
+                             read_only=[*local, *tools, *installer_config_dirs(env)],
+                             timeout=LOCK_TIMEOUT_S)
 
     def _run_check(self, python: Path, tool: Installer, log: Any, lock: Any
                    ) -> dict[str, Any]:

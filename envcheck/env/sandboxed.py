@@ -1,9 +1,11 @@
-"""Running a command of an env's own interpreter the only safe way: inside the sandbox.
+"""Running what the package influences at build time the only safe way: in the sandbox.
 
 An env's interpreter runs every ``.pth`` file in its site-packages at start-up -- code
 any wheel may install.  So when envcheck must run it (``pip check`` of a pip-built env),
 it goes through the same launcher as the probe: read-only system, env and interpreter,
-a private temp dir, no network, no secrets in its environment.
+a private temp dir, no network, no secrets in its environment.  With ``--allow-build``
+the installer itself runs here too (it runs sdists' build backends): with the network,
+and writing only the env and the installer's cache.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional, Sequence
 
 from envcheck.env.distributions import read_pyvenv_cfg
 from envcheck.launch.environment import probe_environment
@@ -20,21 +22,29 @@ from envcheck.launch.sandbox import SandboxSpec, default_read_only_paths, launch
 TIMEOUT_S = 300.0
 
 
-def run_sandboxed(cmd: list[str], python: Path, log: Any) -> subprocess.CompletedProcess[str]:
-    """``cmd`` (a command of the env whose interpreter is ``python``), confined."""
+def run_sandboxed(cmd: list[str], python: Path, log: Any, *, network: bool = False,
+                  writable: Sequence[Path] = (), read_only: Sequence[Path] = (),
+                  env: Optional[dict[str, str]] = None, timeout: float = TIMEOUT_S
+                  ) -> subprocess.CompletedProcess[str]:
+    """``cmd`` (a command of the env whose interpreter is ``python``), confined: it may
+    read the system, the env and its base interpreter (plus ``read_only``), write only a
+    private temp dir (plus ``writable``), and reach the network only with ``network``."""
     venv = Path(python).parent.parent
     home = read_pyvenv_cfg(venv).get("home")
-    read_only = [*default_read_only_paths(), venv]
+    readable = [*default_read_only_paths(), venv, *read_only]
     if home:
-        read_only.append(Path(home).resolve().parent)
+        readable.append(Path(home).resolve().parent)
     log.write("$ (sandboxed) " + " ".join(cmd) + "\n")
+    log.flush()
     with tempfile.TemporaryDirectory(prefix="envcheck-env-") as scratch:
-        spec = SandboxSpec(read_only=read_only, writable=[Path(scratch)],
-                           env=probe_environment(python, Path(scratch)))
+        own_env = probe_environment(python, Path(scratch)) if env is None else \
+            {**env, "TMPDIR": scratch}
+        spec = SandboxSpec(read_only=readable, writable=[Path(scratch), *writable],
+                           env=own_env, allow_network=network)
         confined = launch(cmd, spec, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, cwd=scratch)
         try:
-            out, err = confined.popen.communicate(timeout=TIMEOUT_S)
+            out, err = confined.popen.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             confined.popen.kill()
             out, err = confined.popen.communicate()
@@ -44,3 +54,17 @@ def run_sandboxed(cmd: list[str], python: Path, log: Any) -> subprocess.Complete
                                        err.decode("utf-8", "replace"))
     log.write(proc.stdout + proc.stderr + f"[exit {proc.returncode}]\n")
     return proc
+
+
+def installer_cache_dirs(env: dict[str, str]) -> list[Path]:
+    """Where uv and pip keep their caches (the sandboxed installer must write there)."""
+    home = Path(env.get("HOME", str(Path.home())))
+    cache = Path(env.get("XDG_CACHE_HOME", str(home / ".cache")))
+    return [Path(env.get("UV_CACHE_DIR", str(cache / "uv"))),
+            Path(env.get("PIP_CACHE_DIR", str(cache / "pip")))]
+
+
+def installer_config_dirs(env: dict[str, str]) -> list[Path]:
+    home = Path(env.get("HOME", str(Path.home())))
+    config = Path(env.get("XDG_CONFIG_HOME", str(home / ".config")))
+    return [config / "uv", config / "pip", home / ".pip"]

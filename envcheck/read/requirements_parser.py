@@ -190,9 +190,14 @@ class Parser:
                     if value is None:
                         return
                 self.result.options.append(f"{name} {value}" if value is not None else name)
-                if name == "--extra-index-url":
-                    self.add(Severity.INFO, f"--extra-index-url {value}: packages may come from "
-                             f"either index (whichever has the higher version)", path, line_no)
+                if name in ("--index-url", "--extra-index-url") or (
+                        name == "--find-links" and value is not None and is_url(value)):
+                    # The package, not the user, chooses where its code is downloaded from.
+                    either = (" (packages may come from either index: whichever has the "
+                              "higher version)") if name == "--extra-index-url" else ""
+                    self.add(Severity.WARNING, f"{name} {value}: the package points the "
+                             f"installer at a source outside it{either}; envcheck installs "
+                             f"from there", path, line_no, option=name, source=value)
             elif opt in _IGNORED_OPTIONS:
                 self.add(Severity.INFO, f"{opt} does not change what is installed; ignored",
                          path, line_no)

@@ -174,9 +174,21 @@ def test_include_relative_to_including_file(tmp_path: Path) -> None:
 def test_env_var_warns(tmp_path: Path) -> None:
     reqs = parse_requirements(write(tmp_path, "requirements.txt",
                                     "a==1\n--extra-index-url https://${TOKEN}@pkgs.example.com/simple\n"))
-    (finding,) = warnings_(reqs.findings)
-    assert finding.line == 2 and "${TOKEN}" in finding.message
+    env_var, source = sorted(warnings_(reqs.findings), key=lambda f: "outside it" in f.message)
+    assert env_var.line == 2 and "${TOKEN}" in env_var.message
     assert reqs.option_lines() == ["--extra-index-url https://${TOKEN}@pkgs.example.com/simple"]
+    # The package choosing an index is never silent either.
+    assert source.line == 2 and source.details == {
+        "option": "--extra-index-url", "source": "https://${TOKEN}@pkgs.example.com/simple"}
+    assert "points the installer at a source outside it" in source.message
+
+
+def test_index_and_url_find_links_are_reported(tmp_path: Path) -> None:
+    reqs = parse_requirements(write(tmp_path, "requirements.txt",
+                                    "--index-url https://mirror.example/simple\n"
+                                    "--find-links https://wheels.example/\nsix==1.16.0\n"))
+    found = {(f.line, f.details.get("option")) for f in warnings_(reqs.findings)}
+    assert found == {(1, "--index-url"), (2, "--find-links")}
 
 
 def test_vcs_with_commit_warns_and_is_installable(tmp_path: Path) -> None:
