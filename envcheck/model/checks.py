@@ -49,15 +49,21 @@ class Check:
     strict: Strict = Strict.FAIL
     blocks: Blocks = Blocks.NOTHING
     blocked_reason: str = ""  # why downstream was skipped, when this check failed
+    # Who established the verdict: "envcheck" (read, inspected, installed: the package
+    # cannot forge it) or "package process" (what the probe reported from inside the
+    # package's own process, which the package could forge).
+    source: str = "envcheck"
     block_rank: int = 9  # when several blockers failed, the lowest rank is the reason given
 
     def result(self, findings: Iterable[Finding], duration_s: float = 0.0) -> CheckResult:
         """Status from the worst finding (error -> fail, warning -> warn, else pass)."""
-        return CheckResult.from_findings(self.id, findings, duration_s)
+        result = CheckResult.from_findings(self.id, findings, duration_s)
+        result.source = self.source
+        return result
 
     def with_status(self, status: Status, findings: Iterable[Finding],
                     duration_s: float = 0.0) -> CheckResult:
-        return CheckResult(self.id, status, list(findings), duration_s)
+        return CheckResult(self.id, status, list(findings), duration_s, source=self.source)
 
     def skipped(self, reason: str) -> CheckResult:
         return CheckResult.skipped(self.id, reason)
@@ -104,13 +110,17 @@ ENV_CONSISTENCY = Check("env.consistency", Stage.ENV, "no broken or conflicting 
 ENV_DRIFT = Check("env.drift", Stage.ENV, "installed versions match the recorded ones",
                   strict=Strict.ESCALATE)
 PROBE_SANDBOX = Check("probe.sandbox", Stage.PROBE, "every isolation layer held")
-LOAD = Check("load", Stage.PROBE, "the model loaded", blocks=Blocks.PROBE,
+_PACKAGE = "package process"
+LOAD = Check("load", Stage.PROBE, "the model loaded", blocks=Blocks.PROBE, source=_PACKAGE,
              blocked_reason="the model did not load (see load)")
-LOAD_WARNINGS = Check("load.warnings", Stage.PROBE, "no warnings while importing and loading")
-PREDICT_SCHEMA = Check("predict.schema", Stage.COMPARE, "predictions match the declared output")
-PREDICT_SMOKE = Check("predict.smoke", Stage.COMPARE, "predictions match the reference")
+LOAD_WARNINGS = Check("load.warnings", Stage.PROBE, "no warnings while importing and loading",
+                      source=_PACKAGE)
+PREDICT_SCHEMA = Check("predict.schema", Stage.COMPARE, "predictions match the declared output",
+                       source=_PACKAGE)
+PREDICT_SMOKE = Check("predict.smoke", Stage.COMPARE, "predictions match the reference",
+                      source=_PACKAGE)
 PREDICT_DETERMINISM = Check("predict.determinism", Stage.COMPARE,
-                            "the same inputs gave the same outputs twice")
+                            "the same inputs gave the same outputs twice", source=_PACKAGE)
 
 REGISTRY: tuple[Check, ...] = (
     PACKAGE_LAYOUT, METADATA_SCHEMA, PACKAGE_SETTINGS, REQUIREMENTS_PARSE, REQUIREMENTS_PINNED,

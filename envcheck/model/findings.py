@@ -88,6 +88,9 @@ class CheckResult:
     status: Status
     findings: list[Finding] = field(default_factory=list)
     duration_s: float = 0.0
+    # "envcheck" or "package process": whether the package could have forged the verdict
+    # (set from the check registry; None for a check that never ran).
+    source: Optional[str] = None
 
     @classmethod
     def from_findings(cls, check_id: str, findings: Iterable[Finding],
@@ -116,9 +119,12 @@ class CheckResult:
         return self.findings[0].message if self.findings else self.id
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "status": self.status.value,
-                "duration_s": round(self.duration_s, 3),
-                "findings": [f.to_dict() for f in self.findings]}
+        out: dict[str, Any] = {"id": self.id, "status": self.status.value,
+                               "duration_s": round(self.duration_s, 3),
+                               "findings": [f.to_dict() for f in self.findings]}
+        if self.source is not None and self.status is not Status.SKIP:
+            out["source"] = self.source
+        return out
 
 
 @dataclass
