@@ -8,6 +8,7 @@ What it measures, on the same package:
   limit        a bare child interpreter in the cached env: import interface.py, load_model(),
                predict() the smoke inputs -- the physical floor of a warm check
   warm         `envcheck check PKG` with the env cached
+  warm-no-sandbox  the same with ENVCHECK_SANDBOX=off: what the sandbox costs
   static       `envcheck check PKG --static`
   cold-uv      `envcheck check PKG --installer uv` on an empty env cache
   cold-pip     `envcheck check PKG --installer pip` on an empty env cache
@@ -73,7 +74,7 @@ def limit_command(package: Path, cache: Path) -> list[str]:
     from envcheck.env.cache import EnvCache
     from envcheck.env.interpreters import select_interpreter
     from envcheck.model.options import Options
-    from envcheck.read.native import read_package
+    from envcheck.read.formats import read_package
 
     pkg, _ = read_package(package, Options())
     assert pkg is not None
@@ -102,9 +103,17 @@ def bench_check(package: Path, runs: int, skip_cold: bool) -> dict[str, float]:
         limit = limit_command(package, warm_cache)
         env = with_cache(warm_cache)
         print(f"package {package.relative_to(REPO)}")
-        results["limit"] = statistics.median(repeat("limit", runs, lambda: timed(limit)))
-        results["warm"] = statistics.median(repeat("warm", runs, lambda: timed(
-            envcheck_cmd("check", str(package), "--format", "json"), env)))
+        check = envcheck_cmd("check", str(package), "--format", "json")
+        bare = {**env, "ENVCHECK_SANDBOX": "off"}
+        # Interleaved, so that the machine's noise falls on all three alike.
+        samples: dict[str, list[float]] = {"limit": [], "warm": [], "warm-no-sandbox": []}
+        for _ in range(runs):
+            samples["limit"].append(timed(limit))
+            samples["warm"].append(timed(check, env))
+            samples["warm-no-sandbox"].append(timed(check, bare))
+        for label, values in samples.items():
+            print(f"  {label:<16} {' '.join(f'{v:.2f}' for v in values)}")
+            results[label] = statistics.median(values)
         results["static"] = statistics.median(repeat("static", runs, lambda: timed(
             envcheck_cmd("check", str(package), "--static", "--format", "json"), env)))
         if not skip_cold:
@@ -199,6 +208,8 @@ def main() -> int:
 
     print("\nratios (same run):")
     print(f"  warm / limit            {figures['warm'] / figures['limit']:.2f}   (target <= 1.15)")
+    print(f"  sandbox cost (warm - warm without sandbox)  "
+          f"{(figures['warm'] - figures['warm-no-sandbox']) * 1000:.0f} ms   (target <= 50 ms)")
     print(f"  static                  {figures['static']:.3f} s (target < 0.3 s)")
     if "cold-pip" in figures:
         print(f"  cold-pip / cold-uv      {figures['cold-pip'] / figures['cold-uv']:.1f}   (target >= 5)")

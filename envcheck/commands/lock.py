@@ -40,10 +40,13 @@ from typing import Optional, Sequence
 
 from packaging.version import InvalidVersion, Version
 
-from envcheck.env.interpreters import find_interpreter
+from envcheck.env.interpreters import find_interpreter, requested_python
 from envcheck.launch.environment import installer_environment
+from envcheck.model import checks
 from envcheck.model.errors import FatalError
-from envcheck.model.options import default_cache_dir
+from envcheck.model.options import Options, default_cache_dir
+from envcheck.model.package import METADATA_FILE
+from envcheck.read.formats import read_package
 from envcheck.read.lockfile import parse_lock
 
 LOCK_NAME = "requirements.lock"
@@ -114,52 +117,21 @@ class _Target:
 
 
 def _interpreter_for(root: Path, python: Optional[str]) -> _Target:
-    """The interpreter the package asks for (``--python`` wins), as ``check`` chooses it."""
-    requested = python
-    source = "--python"
-    if requested is None:
-        requested, source = _requested_python(root)
-
-    found = find_interpreter(requested)
+    """The interpreter the package asks for (``--python`` wins), chosen as ``check``
+    chooses it (the one resolver, env.interpreters.requested_python)."""
+    pkg, results = read_package(root, Options())
+    if pkg is None or (python is None and pkg.metadata_path.is_file() and not pkg.metadata):
+        # Nothing of metadata.yaml could be read: its python_version is unknown.
+        schema = next((r for r in results if r.id == checks.METADATA_SCHEMA.id), None)
+        why = schema.headline if schema is not None else "not a model package"
+        raise FatalError(f"{root / METADATA_FILE} is not readable YAML ({why}); fix it or "
+                         "pass --python VERSION")
+    requested, source, _file, _findings = requested_python(pkg, python)
+    found = find_interpreter(requested, allow_path=source == "--python")
     if found is None:
         raise FatalError(f"Python {requested} (asked by {source}) was not found on PATH, "
                          "under pyenv or by uv; install it or pass --python VERSION")
     return _Target(Path(found.path), str(found.version))
-
-
-def _requested_python(root: Path) -> tuple[Optional[str], str]:
-    """What the package asks for, in check's order (env.python): ``python_version`` in
-    metadata.yaml, ``python`` in reference/environment.json, ``.python-version``."""
-    metadata = root / "metadata.yaml"
-    if metadata.is_file():
-        import yaml
-
-        try:
-            data = yaml.safe_load(metadata.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise FatalError(f"{metadata} is not readable YAML ({first}); fix it or pass "
-                             "--python VERSION") from exc
-        if isinstance(data, dict) and data.get("python_version") is not None:
-            return str(data["python_version"]), f"python_version in {metadata}"
-    environment = root / "reference" / "environment.json"
-    if environment.is_file():
-        import json
-
-        try:
-            recorded = json.loads(environment.read_text(encoding="utf-8")).get("python")
-        except (OSError, ValueError, AttributeError):
-            recorded = None  # check reports an unreadable reference; here it just says nothing
-        if recorded:
-            # The recording machine's patch version is an accident; the minor is what matters.
-            return ".".join(str(recorded).split(".")[:2]), str(environment)
-    version_file = root / ".python-version"
-    if version_file.is_file():
-        for line in version_file.read_text(encoding="utf-8", errors="replace").splitlines():
-            line = line.split("#", 1)[0].strip()
-            if line:
-                return line, str(version_file)
-    return None, ""
 
 
 def _clean_env(**extra: str) -> dict[str, str]:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
 from envcheck.compare.reference import reference_dir
+from envcheck.model.errors import EnvcheckError
 
 if TYPE_CHECKING:
     from envcheck.model.package import ModelPackage
@@ -39,7 +40,7 @@ _INTS = (0, 1, 2, 5, 10, 3, 7, 42)
 _STRINGS = ("a", "b", "c", "abc", "x y", "")
 
 
-class InputsError(ValueError):
+class InputsError(EnvcheckError, ValueError):
     """Inputs that cannot be used; the message names the file/feature and what to do."""
 
 

@@ -18,6 +18,7 @@ from typing import Optional, Sequence
 from packaging.utils import canonicalize_name
 
 from envcheck.env.interpreters import Interpreter, find_uv
+from envcheck.model.errors import EnvcheckError
 from envcheck.model.options import INSTALLERS
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -30,7 +31,7 @@ class Installer:
     uv: Optional[str] = None  # uv's binary when name == "uv"
 
 
-class InstallerUnavailable(Exception):
+class InstallerUnavailable(EnvcheckError):
     pass
 
 

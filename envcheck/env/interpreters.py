@@ -308,38 +308,41 @@ def _read_python_version_file(pkg: ModelPackage) -> Optional[str]:
     return None
 
 
+def requested_python(pkg: ModelPackage, override: Optional[str] = None
+                     ) -> tuple[Optional[str], str, Optional[str], list[Finding]]:
+    """(what is asked for, by which source, in which file, findings): ``--python``, else
+    metadata's ``python_version``, else reference/environment.json, else .python-version.
+    The one resolver: ``check``, ``record`` and ``lock`` all ask it."""
+    findings: list[Finding] = []
+    if override:
+        return override, "--python", None, findings
+    if pkg.python_version:
+        declared_in = pkg.python_version_file or pkg.relative(pkg.metadata_path)
+        file = pkg.relative(pkg.metadata_path)
+        if isinstance(pkg.metadata.get("python_version"), float):
+            # YAML reads `python_version: 3.10` as the number 3.1.
+            findings.append(warning(
+                f"python_version is the YAML number {pkg.metadata['python_version']!r}; "
+                'quote it (python_version: "3.10") so 3.10 does not read as 3.1',
+                file=file))
+        return pkg.python_version, f"python_version in {declared_in}", file, findings
+    ref, problem = _read_reference_python(pkg)
+    if problem is not None:
+        findings.append(problem)
+    if ref:
+        return ref, "python in reference/environment.json", "reference/environment.json", \
+            findings
+    pv = _read_python_version_file(pkg)
+    if pv:
+        return pv, ".python-version", ".python-version", findings
+    return None, "", None, findings
+
+
 def select_interpreter(pkg: ModelPackage, override: Optional[str] = None,
                        cache_root: Optional[Path] = None) -> tuple[Interpreter, CheckResult]:
     """Choose the package's interpreter; the result says which source chose it."""
     with Stopwatch() as sw:
-        findings: list[Finding] = []
-        requested: Optional[str] = None
-        source = ""
-        file: Optional[str] = None
-        if override:
-            requested, source = override, "--python"
-        elif pkg.python_version:
-            declared_in = pkg.python_version_file or pkg.relative(pkg.metadata_path)
-            requested, source = pkg.python_version, f"python_version in {declared_in}"
-            file = pkg.relative(pkg.metadata_path)
-            if isinstance(pkg.metadata.get("python_version"), float):
-                # YAML reads `python_version: 3.10` as the number 3.1.
-                findings.append(warning(
-                    f"python_version is the YAML number {pkg.metadata['python_version']!r}; "
-                    'quote it (python_version: "3.10") so 3.10 does not read as 3.1',
-                    file=file))
-        else:
-            ref, problem = _read_reference_python(pkg)
-            if problem is not None:
-                findings.append(problem)
-            if ref:
-                requested, source = ref, "python in reference/environment.json"
-                file = "reference/environment.json"
-            else:
-                pv = _read_python_version_file(pkg)
-                if pv:
-                    requested, source, file = pv, ".python-version", ".python-version"
-
+        requested, source, file, findings = requested_python(pkg, override)
         running = current_interpreter()
         if requested is None:
             chosen = running

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from importlib.metadata import version
 from typing import Any, Sequence
 
 from envcheck.env.installers import Installer
@@ -49,7 +48,10 @@ def key_inputs(requirements: Sequence[str], constraints: Sequence[str],
                interpreter: Interpreter, installer: Installer,
                allow_build: bool = False) -> dict[str, Any]:
     # The version from metadata, not `import virtualenv`: a warm check should not pay
-    # ~60 ms to import the env creator it will not use.
+    # ~60 ms to import the env creator it will not use; and importlib.metadata itself is
+    # imported here, not at start-up (--static never needs it).
+    from importlib.metadata import version
+
     extra: dict[str, Any] = {"allow_build": True} if allow_build else {}
     return {**extra, "format": FORMAT_VERSION, "requirements": list(requirements),
             "constraints": list(constraints), "implementation": interpreter.implementation,

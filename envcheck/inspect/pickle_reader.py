@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import IO, Any, Optional
 
 from envcheck.inspect.pickle_values import BigValue, PickleError
+from envcheck.model.errors import EnvcheckError
 
 # Strings/bytes up to this size are kept whole; larger ones become a BigValue.
 KEEP_WHOLE = 64 * 1024
@@ -20,7 +21,7 @@ MAX_LINE = 64 * 1024
 CHUNK = 1 << 20
 
 
-class TooLarge(Exception):
+class TooLarge(EnvcheckError):
     pass
 
 

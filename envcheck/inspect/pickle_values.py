@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+from envcheck.model.errors import EnvcheckError
 
-class PickleError(Exception):
+
+class PickleError(EnvcheckError):
     """The stream is not something the unpickler would accept (fail closed)."""
 
     def __init__(self, message: str, offset: int) -> None:

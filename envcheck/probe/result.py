@@ -18,15 +18,10 @@ from envcheck.model.options import DEFAULT_TIMEOUT_S
 from envcheck.probe import protocol
 
 # The words for each of protocol.STAGES, in findings ("load_model() raised ...").
-STAGE_WORDS = {
-    "start": "starting the probe",
-    "import": "importing the interface",
-    "load": "load_model()",
-    "inputs": "building the input DataFrame",
-    "predict": "predict()",
-    "predict-repeat": "the second predict() (determinism check)",
-    "done": "reporting the result",
-}
+STAGE_WORDS = dict(zip(protocol.STAGES, (
+    "starting the probe", "importing the interface", "load_model()",
+    "building the input DataFrame", "predict()",
+    "the second predict() (determinism check)", "reporting the result")))
 
 # How running out of address space (RLIMIT_AS) shows when it is not a MemoryError: a
 # shared library that cannot be mapped, a C++ allocation, OpenBLAS's thread buffers.

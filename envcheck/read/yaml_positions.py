@@ -25,6 +25,7 @@ from typing import Any, Iterable, Optional, Union
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from envcheck.model.errors import EnvcheckError
 from envcheck.model.findings import Finding, error
 
 # Nodes that aliases may add on top of the nodes written in the file.  Real files use a
@@ -60,7 +61,7 @@ def _loc(node: Node) -> Location:
     return (node.start_mark.line + 1, node.start_mark.column + 1)
 
 
-class MetadataYAMLError(Exception):
+class MetadataYAMLError(EnvcheckError):
     """A problem found while loading, with a position when there is one."""
 
     def __init__(self, message: str, line: Optional[int] = None,

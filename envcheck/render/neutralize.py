@@ -90,10 +90,12 @@ def name(s: str) -> str:
     return f"{text(s[:NAME_LIMIT])}…[{len(s) - NAME_LIMIT} more characters]"
 
 
-# CommonMark lets every ASCII punctuation character be backslash-escaped, so all of them are,
-# rather than reasoning about which is special where (line starts, after ``!``, GFM's ``~~``
-# and autolinks).  ``&``, ``<``, ``>`` become entities, which also holds in raw HTML contexts.
-_MD_PUNCTUATION = re.compile(r"[!-/:-@\[-`{-~]")
+# The characters that open markup within a line (newlines are folded, so no line-start
+# construct -- heading, list, quote -- can begin): escapes, code spans, emphasis, links and
+# images, table cells, GFM strikethrough, headings' hashes.  ``&``, ``<``, ``>`` become
+# entities, which also holds in raw HTML contexts.  Ordinary punctuation (``-``, ``:``, ``.``)
+# stays as it is, so a report reads as text.
+_MD_PUNCTUATION = re.compile(r"[\\`*_\[\]#|~<>&]")
 _MD_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 
 

@@ -278,14 +278,26 @@ def test_unreadable_lock_is_a_finding(tmp_path: Path) -> None:
 
 
 def test_python_version_sources_in_checks_order(tmp_path: Path) -> None:
-    from envcheck.commands.lock import _requested_python
+    """lock asks the one resolver check uses: metadata, reference, .python-version."""
+    from envcheck.env.interpreters import requested_python
+    from envcheck.model.options import Options
+    from envcheck.read.formats import read_package
+
+    def asked(root: Path) -> tuple[object, str]:
+        pkg, _ = read_package(root, Options())
+        assert pkg is not None
+        requested, source, _file, _ = requested_python(pkg)
+        return requested, source
 
     pkg = _package(tmp_path / "pkg", "six\n")
-    assert _requested_python(pkg) == (None, "")
+    assert asked(pkg) == (None, "")
     (pkg / ".python-version").write_text("# pyenv\n3.10\n", encoding="utf-8")
-    assert _requested_python(pkg)[0] == "3.10"
+    assert asked(pkg)[0] == "3.10"
     (pkg / "reference").mkdir()
     (pkg / "reference" / "environment.json").write_text('{"python": "3.9.18"}', encoding="utf-8")
-    assert _requested_python(pkg)[0] == "3.9"
+    assert asked(pkg)[0] == "3.9"
     (pkg / "metadata.yaml").write_text("name: x\npython_version: '3.8'\n", encoding="utf-8")
-    assert _requested_python(pkg)[0] == "3.8"
+    assert asked(pkg)[0] == "3.8"
+    # The divergence issue 11 found: unquoted 3.10 is YAML's 3.1; lock now reads it as 3.10.
+    (pkg / "metadata.yaml").write_text("name: x\npython_version: 3.10\n", encoding="utf-8")
+    assert asked(pkg)[0] == "3.10"

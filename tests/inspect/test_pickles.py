@@ -400,3 +400,22 @@ def test_a_fifo_is_not_opened(tmp_path: Path) -> None:
     assert is_pickle_artifact(fifo) is False
     assert inspect_pickle(fifo).error == "not a regular file"
     assert not inspect_pickle(fifo).safe
+
+
+def test_installed_versions_decide_when_nothing_is_pinned(tmp_path: Path) -> None:
+    """envcheck's own verdict from the built env's dist-info: the seed's mismatch fails
+    whatever the package does to warnings, and with no pin to compare statically."""
+    from envcheck.inspect.pickles import installed_version_findings
+    from envcheck.inspect.policy import PickleInspection
+
+    pkg = _pkg(tmp_path)
+    insp = PickleInspection(path=tmp_path / "model.pkl",
+                            sklearn_versions={"LogisticRegression": {"0.24.2": 1}})
+    (finding,) = installed_version_findings(pkg, [insp], {"scikit-learn": "1.3.2"})
+    assert finding.severity is Severity.ERROR
+    assert ("LogisticRegression was pickled with scikit-learn 0.24.2 but the environment "
+            "has scikit-learn 1.3.2 installed") in finding.message
+    assert finding.details["source"] == "envcheck (installed dist-info)"
+    assert installed_version_findings(pkg, [insp], {"scikit-learn": "0.24.2"}) == []
+    pkg.pins["scikit-learn"] = "1.3.2"  # pinned to what got installed: judged statically
+    assert installed_version_findings(pkg, [insp], {"scikit-learn": "1.3.2"}) == []

@@ -24,10 +24,13 @@ def hidden(out: str, allowed: str = "") -> list[str]:
             and (unicodedata.category(c) in HIDDEN_CATEGORIES or c in "\ufffe\uffff")]
 
 
+MARKUP = r"[\\`*_\[\]#|~<>&]"  # what opens Markdown within a line
+
+
 def unescaped(md: str) -> str:
-    """The ASCII punctuation of ``md`` that is neither backslash-escaped nor ours."""
+    """The markup characters of ``md`` that are neither backslash-escaped nor ours."""
     md = re.sub(r"<br>|&(?:amp|lt|gt);", "", md)
-    return "".join(re.findall(r"[!-/:-@\[-`{-~]", re.sub(r"\\[!-/:-@\[-`{-~]", "", md)))
+    return "".join(re.findall(MARKUP, re.sub(r"\\" + MARKUP, "", md)))
 
 
 def github_unescape(s: str) -> str:
@@ -100,7 +103,7 @@ def test_markdown_defuses_heading_and_unclosed_comment() -> None:
     attack = "ok\n\n## ✅ my-model — pass\n\n<!--"
     out = nz.markdown(attack)
     assert "<!--" not in out and "\n" not in out
-    assert out == "ok<br><br>\\#\\# ✅ my\\-model — pass<br><br>&lt;\\!\\-\\-"
+    assert out == "ok<br><br>\\#\\# ✅ my-model — pass<br><br>&lt;!--"
     assert not unescaped(out)
 
 
