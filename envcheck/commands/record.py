@@ -172,7 +172,8 @@ def record(pkg: ModelPackage, env_python: Path, env_packages: dict[str, str],
         raise RecordError(f"cannot record: {exc}") from None
     source = str(inputs.pop("source", "")) or "synthesized"
 
-    probe = run_probe(Path(env_python), pkg, inputs, options, predict=True, repeat=True)
+    probe = run_probe(Path(env_python), pkg, inputs, options, predict=True, repeat=True,
+                      installed=True)
     _validate(pkg, probe, options)
 
     for stale in _leftovers(pkg, "tmp"):  # an interrupted record's partial output

@@ -370,7 +370,8 @@ class Probe(object):
 
     def write(self):
         try:
-            self.result["installed"] = installed_distributions()
+            if self.request.get("installed"):  # record asks; check reads the dist-info itself
+                self.result["installed"] = installed_distributions()
         except Exception as exc:  # a broken dist-info must not hide the real result
             self.result["installed_error"] = "%s: %s" % (type(exc).__name__, exc)
         self.result["peak_memory_mb"] = _peak_memory_mb()

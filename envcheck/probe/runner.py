@@ -73,7 +73,8 @@ def resolve_timeout(pkg: ModelPackage, options: Options) -> float:
 
 
 def run_probe(python: Path, pkg: ModelPackage, inputs: Optional[dict[str, Any]],
-              options: Options, predict: bool = True, repeat: bool = True) -> ProbeResult:
+              options: Options, predict: bool = True, repeat: bool = True,
+              installed: bool = False) -> ProbeResult:
     """Import the interface, call load_model() and (with inputs) predict() twice, in
     ``python`` (the package's env), sandboxed.  Never raises for anything the package does.
     """
@@ -108,7 +109,10 @@ def run_probe(python: Path, pkg: ModelPackage, inputs: Optional[dict[str, Any]],
                    "package_root": str(Path(pkg.root).resolve()),
                    "inputs": inputs, "predict": bool(predict and inputs is not None),
                    "repeat": repeat, "stage_file": str(out / "stage"),
-                   "memory_bytes": memory_bytes, "nproc_headroom": NPROC_HEADROOM}
+                   "memory_bytes": memory_bytes, "nproc_headroom": NPROC_HEADROOM,
+                   # What the interpreter itself lists: record keeps it; check does not
+                   # need it (envcheck reads the env's dist-info) nor pay for it.
+                   "installed": installed}
         request_path, result_path = probe_dir / "request.json", out / "result.json"
         request_path.write_text(json.dumps(request, allow_nan=False), encoding="utf-8")
         argv = [str(python), "-s", "-X", "faulthandler", str(probe_path),

@@ -4,6 +4,7 @@ a flood or a timeout ends the whole process group."""
 from __future__ import annotations
 
 import os
+import select
 import selectors
 import signal
 import subprocess
@@ -82,6 +83,23 @@ def _kill_group(pid: int) -> None:
         pass
 
 
+def _wait(proc: subprocess.Popen[bytes], timeout: float) -> None:
+    """``proc.wait(timeout)`` without its polling loop, which sleeps up to 50 ms between
+    looks (on every warm check): a pidfd becomes readable the moment the process exits."""
+    if hasattr(os, "pidfd_open"):
+        try:
+            fd = os.pidfd_open(proc.pid)
+        except OSError:
+            fd = None
+        if fd is not None:
+            try:
+                if not select.select([fd], [], [], timeout)[0]:
+                    raise subprocess.TimeoutExpired(proc.args, timeout)
+            finally:
+                os.close(fd)
+    proc.wait(timeout=timeout)
+
+
 def spawn(argv: list[str], cwd: Path, spec: SandboxSpec, timeout: float,
            limit: int) -> ProbeResult:
     out_r, out_w = os.pipe()
@@ -108,7 +126,7 @@ def spawn(argv: list[str], cwd: Path, spec: SandboxSpec, timeout: float,
         drain.start()
     timed_out = False
     try:
-        proc.wait(timeout=timeout)
+        _wait(proc, timeout)
     except subprocess.TimeoutExpired:
         timed_out = True
     finally:

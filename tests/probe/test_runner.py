@@ -146,7 +146,7 @@ def test_probe_is_python36_syntax(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_clean_pure_package_loads_and_predicts(tmp_path: Path) -> None:
     pkg = pure_package(tmp_path / "clean")
-    result = run_probe(HOST, pkg, INPUTS, Options())
+    result = run_probe(HOST, pkg, INPUTS, Options(), installed=True)
     assert result.kind == "ok", result
     assert result.completed == ["import", "load", "inputs", "predict", "predict-repeat"]
     assert result.predictions["values"] == [4.5, 9.5, -1.75]
