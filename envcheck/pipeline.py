@@ -180,26 +180,53 @@ def environment_lines(pkg: ModelPackage) -> list[str]:
             + list(pkg.installer_options))
 
 
-def prepare_environment(pkg: ModelPackage, options: Options, progress: Optional[Progress]
+def prepare_environment(pkg: ModelPackage, options: Options, progress: Optional[Progress],
+                        verify_later: bool = False
                         ) -> tuple[Optional[BuiltEnv], list[CheckResult]]:
-    """``env.python`` + ``env.build``: the package's interpreter and its cached env."""
+    """``env.python`` + ``env.build``: the package's interpreter and its cached env
+    (``verify_later``: see ``EnvCache.ensure``)."""
     cache_root = options.resolved_cache_dir()
     interpreter, python_result = interpreters.select_interpreter(pkg, options.python,
                                                                  cache_root)
-    cache = envs.EnvCache(cache_root, allow_build=options.allow_build)
-    env, build_result = cache.ensure(environment_lines(pkg), interpreter, options.installer,
-                                     progress=progress, user=str(pkg.root))
+    env, build_result = _cache(options).ensure(
+        environment_lines(pkg), interpreter, options.installer, progress=progress,
+        user=str(pkg.root), verify_later=verify_later)
     return env, [python_result, build_result]
+
+
+def _cache(options: Options) -> envs.EnvCache:
+    return envs.EnvCache(options.resolved_cache_dir(), allow_build=options.allow_build)
 
 
 def _dynamic_checks(pkg: ModelPackage, options: Options, results: _Results,
                     report: PackageReport, progress: Optional[Progress],
                     inspections: list[PickleInspection]) -> None:
-    env, env_results = prepare_environment(pkg, options, progress)
+    before = dict(results.by_id)
+    problem = _env_and_probe(pkg, options, results, report, progress, inspections,
+                             verify_later=True)
+    if problem is None:
+        return
+    # The reused env had changed since it was built: nothing that ran in it counts.  It
+    # ran sandboxed, so it could do no more harm than the package itself; now rebuild.
+    results.by_id = before
+    report.environment = None
+    _env_and_probe(pkg, options, results, report, progress, inspections, verify_later=False)
+    results.add(checks.ENV_BUILD.result([warning(
+        f"the cached environment had changed since it was built ({problem}): it was "
+        f"discarded and rebuilt, and the package checked again", details={
+            "problem": problem})]))
+
+
+def _env_and_probe(pkg: ModelPackage, options: Options, results: _Results,
+                   report: PackageReport, progress: Optional[Progress],
+                   inspections: list[PickleInspection], verify_later: bool) -> Optional[str]:
+    """The env stage and the probe; what is wrong with a reused env found only after the
+    probe ran in it (then everything added here must be dropped), else None."""
+    env, env_results = prepare_environment(pkg, options, progress, verify_later)
     results.add(*env_results)
     if env is None:
         results.skip_rest(checks.ENV_BUILD.blocked_reason)
-        return
+        return None
     with env:  # holds the env's in-use lease: `env prune` leaves it alone until we are done
         report.environment = env.report_block()
         results.add(_timed(env_checks.check_consistency, env),
@@ -210,8 +237,12 @@ def _dynamic_checks(pkg: ModelPackage, options: Options, results: _Results,
         blocked = results.blocker(Blocks.ENV, Blocks.PROBE)
         if blocked:
             results.skip_rest(blocked)
-            return
-        _probe_checks(pkg, env, options, results, report, progress)
+        else:
+            _probe_checks(pkg, env, options, results, report, progress)
+        problem = env.verified()
+    if problem is not None:
+        _cache(options).discard(env, problem)
+    return problem
 
 
 def _probe_checks(pkg: ModelPackage, env: BuiltEnv, options: Options, results: _Results,

@@ -10,8 +10,10 @@ import pytest
 from conftest import FIXTURES
 
 import envcheck
+from envcheck.commands.check import check_paths
 from envcheck.model.checks import CHECK_IDS
 from envcheck.model.findings import PackageReport, Status
+from envcheck.model.options import Options
 
 SEED = FIXTURES / "packages" / "churn-sklearn-0.24.2"
 OK_38 = FIXTURES / "packages" / "churn-ok"
@@ -185,3 +187,30 @@ def test_cache_dir_holds_every_store(tmp_path: Path, monkeypatch: pytest.MonkeyP
     envcheck.check(pkg, static=True, cache_dir=cache)
     assert (cache / "metadata-valid").is_dir()
     assert not (tmp_path / "default").exists()
+
+
+@pytest.mark.slow
+def test_a_cached_env_changed_after_its_build_is_discarded_and_rebuilt(tmp_path: Path) -> None:
+    """Anything that writes into a cached env (here: by hand, a .pth that would run in every
+    later check) is found by the env's manifest; the env is rebuilt, the check rerun, and
+    env.build says so.  The verification overlaps the probe: what ran before it finished
+    ran sandboxed, and is thrown away."""
+    import glob
+
+    cache = tmp_path / "cache"
+    package = FIXTURES / "packages" / "churn-ok-py311"
+    first = check_paths([package], Options(cache_dir=cache)).packages[0]
+    assert first.status is Status.PASS
+    (site,) = glob.glob(str(cache / "envs" / "*" / "venv" / "lib" / "python*" / "site-packages"))
+    marker = tmp_path / "pth-ran"
+    Path(site, "zz_poison.pth").write_text(f"import os; open({str(marker)!r}, 'w').close()\n")
+    second = check_paths([package], Options(cache_dir=cache)).packages[0]
+    build = second.check("env.build")
+    assert build is not None and build.status is Status.WARN
+    assert any("had changed since it was built" in f.message and "zz_poison.pth" in f.message
+               for f in build.findings), build.findings
+    assert second.check("load").status is Status.PASS
+    assert not glob.glob(str(cache / "envs" / "*" / "venv" / "lib" / "python*" /
+                             "site-packages" / "zz_poison.pth"))
+    # The poisoned env's .pth may have run once, sandboxed: it could write nothing outside.
+    assert not marker.exists()

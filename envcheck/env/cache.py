@@ -21,6 +21,7 @@ are never deleted -- deleting a lock file others may be waiting on lets two proc
 from __future__ import annotations
 
 import builtins
+import concurrent.futures
 import json
 import os
 import shutil
@@ -58,6 +59,7 @@ from envcheck.env.layout import (
     META,
     BuiltEnv,
     EnvInfo,
+    _interpreter_changed,
     _lock_fd,
     _tampering,
     _write_json_atomic,
@@ -80,6 +82,9 @@ except ImportError:  # pragma: no cover - Windows: no lease, prune relies on the
 
 LOCK_TIMEOUT_S = 3600.0  # waiting for another process's build of the same key
 MAX_USERS = 50
+# Compares manifests of reused envs while they are used (one env per check at a time).
+_VERIFIER = concurrent.futures.ThreadPoolExecutor(max_workers=2,
+                                                  thread_name_prefix="envcheck-verify")
 
 
 # --------------------------------------------------------------------------- the cache
@@ -137,8 +142,13 @@ class EnvCache:
 
     def ensure(self, requirement_lines: Sequence[str], interpreter: Interpreter,
                installer: str = "auto", progress: Optional[Progress] = None,
-               user: Optional[str] = None) -> tuple[Optional[BuiltEnv], CheckResult]:
-        """The env for these requirements and this interpreter: reused or built."""
+               user: Optional[str] = None, verify_later: bool = False
+               ) -> tuple[Optional[BuiltEnv], CheckResult]:
+        """The env for these requirements and this interpreter: reused or built.
+
+        ``verify_later``: a reused env's manifest is compared in the background; the caller
+        must ask ``env.verified()`` before trusting what ran in it, and ``discard()`` it
+        when that names a problem."""
         from filelock import Timeout
 
         progress = progress or Progress.disabled()
@@ -168,7 +178,8 @@ class EnvCache:
                     return None, checks.ENV_BUILD.result(findings, sw.elapsed)
             env: Optional[BuiltEnv] = None
             try:
-                env = self._reuse(env_dir, key, interpreter, tool, user, findings)
+                env = self._reuse(env_dir, key, interpreter, tool, user, findings,
+                                  verify_later)
                 if env is None:
                     env = self._build(env_dir, key, inputs, reqs, cons, interpreter, tool,
                                       user, progress, findings, lock)
@@ -184,7 +195,8 @@ class EnvCache:
         return env, checks.ENV_BUILD.result(findings, sw.elapsed)
 
     def _reuse(self, env_dir: Path, key: str, interpreter: Interpreter, tool: Installer,
-               user: Optional[str], findings: list[Finding]) -> Optional[BuiltEnv]:
+               user: Optional[str], findings: list[Finding], verify_later: bool = False
+               ) -> Optional[BuiltEnv]:
         """The cached env when complete and healthy; else clears the directory."""
         if not env_dir.exists():
             return None
@@ -194,6 +206,8 @@ class EnvCache:
             problem = "it has no completion marker (an interrupted or failed build)"
         elif meta is None or meta.get("key") != key:
             problem = "its metadata file is missing or unreadable"
+        elif verify_later:  # the manifest is compared while the env is used
+            problem = _interpreter_changed(env_dir, meta)
         else:
             # Read, never run: the env's interpreter would execute every .pth file in it.
             problem = _tampering(env_dir, meta)
@@ -208,17 +222,28 @@ class EnvCache:
                 f"reused env {key[:12]} (Python {interpreter.version}, {tool.name} "
                 f"{tool.version}, {len(meta.get('packages', {}))} distributions)",
                 details={"key": key, "reused": True, "path": str(env_dir)}))
-            return BuiltEnv(key=key, path=env_dir / "venv", python=env_python(env_dir / "venv"),
-                            interpreter=interpreter, installer=tool.name,
-                            installer_version=tool.version, reused=True,
-                            packages=dict(meta.get("packages", {})),
-                            build_s=float(meta.get("build_s", 0.0)), dir=env_dir,
-                            consistency=meta.get("consistency"))
+            env = BuiltEnv(key=key, path=env_dir / "venv", python=env_python(env_dir / "venv"),
+                           interpreter=interpreter, installer=tool.name,
+                           installer_version=tool.version, reused=True,
+                           packages=dict(meta.get("packages", {})),
+                           build_s=float(meta.get("build_s", 0.0)), dir=env_dir,
+                           consistency=meta.get("consistency"))
+            if verify_later:
+                env._verification = _VERIFIER.submit(_tampering, env_dir, meta)
+            return env
         findings.append(info(f"cached env {key[:12]} was not reused: {problem}; rebuilding",
                              details={"key": key, "path": str(env_dir)}))
         self._journal("discard", key, reason=problem.split(" ")[0] if problem else "")
         self._remove(env_dir)
         return None
+
+    def discard(self, env: BuiltEnv, problem: str) -> None:
+        """Remove a reused env found changed after it was handed out (see ensure)."""
+        lock = self._build_lock(env.key)
+        with lock:
+            self._journal("discard", env.key, reason="changed")
+            if env.dir is not None:
+                self._remove(env.dir)
 
     def _remove(self, env_dir: Path) -> None:
         """Marker first (the env stops counting at once), then move aside and delete."""

@@ -3,6 +3,7 @@ complete env still is what was built (see :mod:`envcheck.env.cache` for the layo
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import os
 from dataclasses import dataclass, field
@@ -32,6 +33,19 @@ class BuiltEnv:
     dir: Optional[Path] = None  # envs/<key>/
     consistency: Optional[dict[str, Any]] = None  # pip check output recorded at build
     _lease_fd: Optional[int] = field(default=None, repr=False, compare=False)
+    # A reused env whose manifest is being verified while it is used (see verified()).
+    _verification: Optional["concurrent.futures.Future[Optional[str]]"] = field(
+        default=None, repr=False, compare=False)
+
+    def verified(self) -> Optional[str]:
+        """Why this env may not be trusted (it changed since it was built), or None.
+
+        ``EnvCache.ensure(verify_later=True)`` hands a reused env out while its manifest
+        is still being compared, so that the comparison overlaps the probe; the caller
+        asks here before it believes anything the probe said, and on a problem discards
+        the result, the env with it, and checks again in a rebuilt one.  That is safe
+        because whatever an unverified env runs, runs inside the sandbox."""
+        return self._verification.result() if self._verification is not None else None
 
     def report_block(self) -> dict[str, Any]:
         """The JSON report's ``environment`` block."""
@@ -117,13 +131,21 @@ def _lock_fd(lock: Any) -> Optional[int]:
     return fd if isinstance(fd, int) else None
 
 
+def _interpreter_changed(env_dir: Path, meta: dict[str, Any]) -> Optional[str]:
+    """Why the env's pyvenv.cfg no longer fits what it was built for, or None."""
+    recorded = meta.get("inputs", {}).get("python")
+    version = distributions.read_pyvenv_cfg(env_dir / "venv").get("version")
+    if version != recorded:
+        return f"its pyvenv.cfg says Python {version}, not {recorded}"
+    return None
+
+
 def _tampering(env_dir: Path, meta: dict[str, Any]) -> Optional[str]:
     """Why a complete env may not be reused (changed since it was built), or None."""
     venv = env_dir / "venv"
-    recorded = meta.get("inputs", {}).get("python")
-    version = distributions.read_pyvenv_cfg(venv).get("version")
-    if version != recorded:
-        return f"its pyvenv.cfg says Python {version}, not {recorded}"
+    changed = _interpreter_changed(env_dir, meta)
+    if changed:
+        return changed
     differences = manifest.verify_manifest(venv, env_dir / MANIFEST)
     if differences:
         shown = "; ".join(differences[:5]) + (
