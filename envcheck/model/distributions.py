@@ -6,6 +6,8 @@ import at load time) and to tell whether an import is covered by a requirement.
 
 from __future__ import annotations
 
+from typing import Optional
+
 from packaging.utils import canonicalize_name
 
 # Import name -> distributions that provide it (canonical names).  Only names whose
@@ -70,22 +72,23 @@ IMPORT_TO_DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
 }
 
 
-def distributions_for(module: str) -> tuple[str, ...]:
-    """Distributions that may provide the dotted ``module`` (longest known prefix first)."""
+def _known(module: str) -> Optional[tuple[str, ...]]:
+    """The table's entry for the longest known prefix of the dotted ``module``."""
     parts = module.split(".")
     for n in range(len(parts), 0, -1):
-        prefix = ".".join(parts[:n])
-        if prefix in IMPORT_TO_DISTRIBUTIONS:
-            return IMPORT_TO_DISTRIBUTIONS[prefix]
-    return (canonicalize_name(parts[0]),)
+        found = IMPORT_TO_DISTRIBUTIONS.get(".".join(parts[:n]))
+        if found:
+            return found
+    return None
+
+
+def distributions_for(module: str) -> tuple[str, ...]:
+    """Distributions that may provide the dotted ``module`` (canonical names)."""
+    return _known(module) or (canonicalize_name(module.split(".")[0]),)
 
 
 def distribution_for(module: str) -> str:
     """The one distribution to add to requirements.txt for a missing ``module``: the
     known one, else the import name as written (pip normalizes it)."""
-    parts = module.split(".")
-    for n in range(len(parts), 0, -1):
-        known = IMPORT_TO_DISTRIBUTIONS.get(".".join(parts[:n]))
-        if known:
-            return known[0]
-    return parts[0]
+    known = _known(module)
+    return known[0] if known else module.split(".")[0]
