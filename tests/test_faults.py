@@ -318,16 +318,31 @@ def test_env_prune_while_checks_run(work: Path) -> None:
 # --------------------------------------------------------------------------- Ctrl-C
 
 
+# Started with SIGINT ignored and blocked, as a background job or a masked thread would
+# start it: envcheck restores Ctrl-C for itself.
+_SIGINT_IGNORED = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+                   "signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT}); "
+                   "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])")
+
+
 @pytest.mark.slow
-def test_ctrl_c_during_probe(work: Path, envcheck_cache: Path) -> None:
+@pytest.mark.parametrize("inherited", ["default", "ignored"])
+def test_ctrl_c_during_probe(work: Path, envcheck_cache: Path, inherited: str) -> None:
     """SIGINT to envcheck's process group, as a terminal sends it: exit 130, the probe and
     its children ended, no report file (and no half-written one)."""
     pkg = hanging_package(work / "pkg")
     before = snapshot(pkg)
     out_dir = work / "reports"
     out_dir.mkdir()
-    proc = start("check", str(pkg), "--format", "json", "--timeout", "120",
-                 "--output", str(out_dir / "report.json"), cache=envcheck_cache)
+    args = ("check", str(pkg), "--format", "json", "--timeout", "120",
+            "--output", str(out_dir / "report.json"))
+    if inherited == "default":
+        proc = start(*args, cache=envcheck_cache)
+    else:
+        argv = envcheck_argv(*args)
+        proc = subprocess.Popen([sys.executable, "-c", _SIGINT_IGNORED, *argv[1:]],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=envcheck_env(envcheck_cache), start_new_session=True)
     try:
         wait_for(lambda: processes_in(pkg), proc, "the probe ran the package")
         code, out, err = signal_group(proc, signal.SIGINT)

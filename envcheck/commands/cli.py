@@ -4,7 +4,9 @@ failed, 2 envcheck could not do its job, 130 interrupted."""
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -233,8 +235,19 @@ HANDLERS = {"check": cmd_check, "record": cmd_record, "lock": cmd_lock, "env": c
             "matrix": cmd_matrix}
 
 
+def _interruptible() -> None:
+    """Ctrl-C ends envcheck with exit 130 even when it was started with SIGINT ignored or
+    blocked (both are inherited across exec: a background job of a non-interactive shell, a
+    thread of a test runner that masked it), so the exit-code contract always holds."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        if hasattr(signal, "pthread_sigmask"):
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     raw = list(sys.argv[1:] if argv is None else argv)
+    _interruptible()
     with error_handler():
         args = build_parser().parse_args(_normalize_argv(raw))
         if not args.command:
