@@ -22,6 +22,19 @@ from envcheck.launch.sandbox import SandboxSpec, default_read_only_paths, launch
 TIMEOUT_S = 300.0
 
 
+def interpreter_paths(python: Path) -> list[Path]:
+    """What an env's interpreter needs to read to start: the env, and the prefix of the
+    base interpreter it was made from (``home`` in pyvenv.cfg; and wherever ``python``
+    resolves to, for an interpreter that is no venv's)."""
+    venv = Path(python).parent.parent
+    paths = [venv]
+    home = read_pyvenv_cfg(venv).get("home")  # the base interpreter's bin directory
+    for base in (Path(home) if home else None, Path(python).resolve().parent):
+        if base is not None:
+            paths.append(base.resolve().parent)
+    return paths
+
+
 def run_sandboxed(cmd: list[str], python: Path, log: Any, *, network: bool = False,
                   writable: Sequence[Path] = (), read_only: Sequence[Path] = (),
                   env: Optional[dict[str, str]] = None, timeout: float = TIMEOUT_S
@@ -29,11 +42,7 @@ def run_sandboxed(cmd: list[str], python: Path, log: Any, *, network: bool = Fal
     """``cmd`` (a command of the env whose interpreter is ``python``), confined: it may
     read the system, the env and its base interpreter (plus ``read_only``), write only a
     private temp dir (plus ``writable``), and reach the network only with ``network``."""
-    venv = Path(python).parent.parent
-    home = read_pyvenv_cfg(venv).get("home")
-    readable = [*default_read_only_paths(), venv, *read_only]
-    if home:
-        readable.append(Path(home).resolve().parent)
+    readable = [*default_read_only_paths(), *interpreter_paths(python), *read_only]
     log.write("$ (sandboxed) " + " ".join(cmd) + "\n")
     log.flush()
     with tempfile.TemporaryDirectory(prefix="envcheck-env-") as scratch:

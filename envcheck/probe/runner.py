@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
-from envcheck.env.distributions import read_pyvenv_cfg
+from envcheck.env.sandboxed import interpreter_paths
 from envcheck.launch.environment import probe_environment
 from envcheck.launch.sandbox import (
     SandboxSpec,
@@ -139,12 +139,8 @@ def _readable(python: Path, pkg: ModelPackage, probe_dir: Path) -> list[Path]:
     """What the probe may read: the system, the env and the interpreter it was made from,
     the package, the probe's own script -- and nothing else of the machine (no HOME, no
     cache, no other package)."""
-    venv = Path(python).parent.parent
-    paths = [*default_read_only_paths(), venv, probe_dir, Path(pkg.root).resolve()]
-    home = read_pyvenv_cfg(venv).get("home")  # the base interpreter's bin directory
-    for base in (Path(home) if home else None, Path(python).resolve().parent):
-        if base is not None:
-            paths.append(base.resolve().parent)
+    paths = [*default_read_only_paths(), *interpreter_paths(python), probe_dir,
+             Path(pkg.root).resolve()]
     interface = Path(pkg.interface_path).resolve()
     if not interface.is_relative_to(Path(pkg.root).resolve()):
         paths.append(interface.parent)  # a loader envcheck generated (MLflow)
