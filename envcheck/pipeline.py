@@ -30,7 +30,7 @@ from envcheck.model.options import Options
 from envcheck.model.package import ModelPackage
 from envcheck.model.progress import Progress
 from envcheck.probe import checks as probe_checks
-from envcheck.probe import runner
+from envcheck.probe import runner, signatures
 from envcheck.read.formats import read_package
 
 
@@ -238,7 +238,8 @@ def _env_and_probe(pkg: ModelPackage, options: Options, results: _Results,
         if blocked:
             results.skip_rest(blocked)
         else:
-            _probe_checks(pkg, env, options, results, report, progress)
+            facts = signatures.facts_from(inspections, env.packages, pkg.relative)
+            _probe_checks(pkg, env, options, results, report, progress, facts)
         problem = env.verified()
     if problem is not None:
         _cache(options).discard(env, problem)
@@ -246,7 +247,8 @@ def _env_and_probe(pkg: ModelPackage, options: Options, results: _Results,
 
 
 def _probe_checks(pkg: ModelPackage, env: BuiltEnv, options: Options, results: _Results,
-                  report: PackageReport, progress: Optional[Progress]) -> None:
+                  report: PackageReport, progress: Optional[Progress],
+                  facts: signatures.VersionFacts) -> None:
     """``load`` .. ``predict.determinism``: the package's code, run once in a child."""
     try:
         inputs, inputs_source = smoke_inputs(pkg, pkg.settings.get("smoke_rows"))
@@ -257,7 +259,7 @@ def _probe_checks(pkg: ModelPackage, env: BuiltEnv, options: Options, results: _
     if probe.sandbox is not None and report.environment is not None:
         report.environment["sandbox"] = probe.sandbox.to_dict()
     results.add(probe_checks.check_sandbox(probe, options),
-                probe_checks.check_load(pkg, probe),
+                probe_checks.check_load(pkg, probe, facts),
                 probe_checks.check_load_warnings(pkg, probe, options))
     runtime = probe_checks.check_runtime_imports(
         pkg, probe, pickles.allowed_predicate(pkg, options.trust_pickle))
@@ -272,7 +274,7 @@ def _probe_checks(pkg: ModelPackage, env: BuiltEnv, options: Options, results: _
         results.skip_rest("no smoke inputs (see predict.smoke)")
         return
     results.add(predictions.check_predict_schema(pkg, inputs, probe),
-                predictions.check_predict_smoke(pkg, probe, options),
+                predictions.check_predict_smoke(pkg, probe, options, facts),
                 predictions.check_determinism(probe))
 
 

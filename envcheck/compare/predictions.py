@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from envcheck.compare.inputs import InputsError, feature_type
+from envcheck.compare.output_schema import output_findings
 from envcheck.compare.reference import read_json, reference_dir
 from envcheck.model import checks
 from envcheck.model.findings import CheckResult, Finding, Severity, error, info, warning
@@ -21,6 +22,7 @@ from envcheck.model.options import DEFAULT_ATOL, DEFAULT_RTOL, Options
 from envcheck.model.package import ModelPackage
 from envcheck.probe import checks as probe_checks
 from envcheck.probe.result import ProbeResult
+from envcheck.probe.signatures import VersionFacts
 
 SHOWN_ROWS = 5
 
@@ -187,21 +189,11 @@ def _dtype_matches(kind: str, dtype: str) -> bool:
     return any(dtype.startswith(prefix) for prefix in _DTYPE_FAMILIES.get(kind, (dtype,)))
 
 
-def _output_width(encoded: dict[str, Any]) -> Optional[int]:
-    shape = encoded.get("shape") or []
-    if encoded.get("kind") == "dataframe":
-        return len(encoded.get("columns") or [])
-    if len(shape) == 1:
-        return 1
-    if len(shape) == 2:
-        return int(shape[1])
-    return None
-
-
 def check_predict_schema(pkg: ModelPackage, inputs: Optional[dict[str, Any]],
                          result: ProbeResult) -> CheckResult:
     """``predict.schema``: the DataFrame vs input_features (names, order, dtypes), the
-    features the model declares vs metadata, and the output's width vs metadata output."""
+    features the model declares vs metadata (failures: they break prediction), and the
+    output vs metadata output (warnings: see envcheck.compare.output_schema)."""
     skipped = _not_loaded(checks.PREDICT_SCHEMA.id, result)
     if skipped is not None:
         return skipped
@@ -265,23 +257,7 @@ def check_predict_schema(pkg: ModelPackage, inputs: Optional[dict[str, Any]],
             f"input_features", file=metadata_file,
             details={"n_features_in": count, "input_features": len(names),
                      "found_on": found_on}))
-    outputs = pkg.metadata.get("output")
-    if isinstance(outputs, dict):
-        outputs = [outputs]
-    if result.predictions is not None and isinstance(outputs, list) and outputs:
-        width = _output_width(result.predictions)
-        output_names = [str(o.get("name")) for o in outputs if isinstance(o, dict)]
-        if width is not None and width != len(outputs):
-            findings.append(error(
-                f"predict() returns {width} value(s) per row, {metadata_file} declares "
-                f"{len(outputs)} output(s) {output_names}", file=metadata_file,
-                details={"width": width, "outputs": output_names,
-                         "shape": result.predictions.get("shape")}))
-        elif result.predictions.get("kind") == "dataframe" and \
-                result.predictions.get("columns") != output_names:
-            findings.append(warning(
-                f"predict() returns columns {result.predictions.get('columns')}, "
-                f"{metadata_file} output names are {output_names}", file=metadata_file))
+    findings.extend(output_findings(pkg.metadata, result.predictions, metadata_file))
     if not any(f.severity is not Severity.INFO for f in findings):
         # The verdict line shows the first finding: say what passed before any aside.
         findings.insert(0, info(f"{len(names)} input column(s) match {metadata_file} "
@@ -297,8 +273,8 @@ def has_nan(encoded: dict[str, Any]) -> list[int]:
     return rows
 
 
-def check_predict_smoke(pkg: ModelPackage, result: ProbeResult,
-                        options: Options) -> CheckResult:
+def check_predict_smoke(pkg: ModelPackage, result: ProbeResult, options: Options,
+                        facts: Optional[VersionFacts] = None) -> CheckResult:
     """``predict.smoke``: predict() ran on the smoke inputs, returned one well-formed row
     per input, and (when recorded) agrees with reference/outputs.json."""
     skipped = _not_loaded(checks.PREDICT_SMOKE.id, result)
@@ -319,9 +295,7 @@ def check_predict_smoke(pkg: ModelPackage, result: ProbeResult,
         # Loaded, no predictions, not ok: predict() (or the probe after it) failed --
         # raised, returned junk, or the probe was stopped (timeout, signal, flood) and
         # its predictions were lost with it.
-        findings.append(error(probe_checks.describe_failure(pkg, result),
-                              details=probe_checks.failure_details(result),
-                              **probe_checks.failure_location(pkg, result)))
+        findings.append(probe_checks.failure_finding(pkg, result, facts))
         return checks.PREDICT_SMOKE.result(findings, duration)
     got = result.predictions
     if got is None:  # failed later (the repeat): judged by predict.determinism

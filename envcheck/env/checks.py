@@ -115,8 +115,9 @@ def check_drift(pkg: ModelPackage, env: BuiltEnv) -> CheckResult:
             if have is None or not _same_version(recorded[name], have):
                 rows.append({"name": name, "recorded": recorded[name], "built": have})
         for row in rows:
-            shown = row["built"] if row["built"] is not None else "not installed"
-            findings.append(make(f"{row['name']}: recorded {row['recorded']}, built {shown}",
+            now = (f"installed {row['built']}" if row["built"] is not None
+                   else "not installed in the built env")
+            findings.append(make(f"{row['name']}: recorded {row['recorded']}, {now}",
                                  file=rel, details=dict(row)))
         if not rows:
             findings.append(info(f"{len(recorded)} recorded distributions match the built env",

@@ -38,10 +38,11 @@ from envcheck.inspect.pickle_reader import Reader, TooLarge
 from envcheck.inspect.pickle_values import PickleError
 from envcheck.inspect.pickle_vm import VM
 from envcheck.inspect.policy import PickleInspection, Policy, UnsafeRef, classify_global
+from envcheck.inspect.version_groups import group_by_cause
 from envcheck.inspect.versions import (
     PROTOCOL_MIN_PYTHON,
-    major_version,
     python_tuple,
+    reads_numpy2_pickles,
     same_version,
 )
 from envcheck.model import checks
@@ -332,7 +333,7 @@ def check_versions(pkg: ModelPackage, inspections: list[PickleInspection],
                         f"requirements.txt declares scikit-learn=={sk_pin}", file=file,
                         details=details))
         if (insp.numpy_writer == "2.x" and np_pin is not None
-                and (major_version(np_pin) or 0) < 2):
+                and not reads_numpy2_pickles(np_pin)):
             findings.append(error(
                 f"{file}: written by numpy 2.x (numpy._core globals) but requirements.txt "
                 f"declares numpy=={np_pin}, which cannot read it", file=file,
@@ -356,7 +357,7 @@ def check_versions(pkg: ModelPackage, inspections: list[PickleInspection],
     if not findings:
         findings.append(info("library versions recorded in the pickles match the pins"
                              if inspections else "no pickle artifacts"))
-    return checks.PICKLE_VERSIONS.result(findings, time.perf_counter() - start)
+    return checks.PICKLE_VERSIONS.result(group_by_cause(findings), time.perf_counter() - start)
 
 
 def installed_version_findings(pkg: ModelPackage, inspections: list[PickleInspection],
@@ -391,8 +392,8 @@ def installed_version_findings(pkg: ModelPackage, inspections: list[PickleInspec
                     details={"estimator": estimator, "pickled_with": version,
                              "loaded_with": sk_installed, "count": count, "file": file,
                              "source": "envcheck (installed dist-info)"}))
-        if insp.numpy_writer == "2.x" and np_installed and (major_version(np_installed)
-                                                            or 0) < 2:
+        if insp.numpy_writer == "2.x" and np_installed and \
+                not reads_numpy2_pickles(np_installed):
             if pkg.pins.get("numpy") is None:
                 findings.append(error(
                     f"{file}: written by numpy 2.x (numpy._core globals) but the environment "
@@ -408,4 +409,4 @@ def installed_version_findings(pkg: ModelPackage, inspections: list[PickleInspec
                 details={"estimator": "xgboost.Booster", "pickled_with": insp.xgboost_version,
                          "loaded_with": xgb_installed, "file": file,
                          "source": "envcheck (installed dist-info)"}))
-    return findings
+    return group_by_cause(findings)

@@ -114,3 +114,16 @@ def major_version(text: str) -> Optional[int]:
         return Version(text).major
     except InvalidVersion:
         return None
+
+
+# numpy 1.26.1 added a numpy._core shim that reads the pickles numpy 2 writes (1.26.0 and
+# older fail with "No module named 'numpy._core'"); measured on the wheels from PyPI.
+NUMPY_CORE_SHIM = "1.26.1"
+
+
+def reads_numpy2_pickles(version: str) -> bool:
+    """Whether numpy ``version`` can unpickle what numpy 2.x pickled (numpy._core)."""
+    try:
+        return Version(version) >= Version(NUMPY_CORE_SHIM)
+    except InvalidVersion:
+        return (major_version(version) or 0) >= 2

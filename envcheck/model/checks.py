@@ -115,8 +115,9 @@ LOAD = Check("load", Stage.PROBE, "the model loaded", blocks=Blocks.PROBE, sourc
              blocked_reason="the model did not load (see load)")
 LOAD_WARNINGS = Check("load.warnings", Stage.PROBE, "no warnings while importing and loading",
                       source=_PACKAGE)
+# Output width/names/types that metadata documents wrongly are warnings; --strict fails them.
 PREDICT_SCHEMA = Check("predict.schema", Stage.COMPARE, "predictions match the declared output",
-                       source=_PACKAGE)
+                       source=_PACKAGE, strict=Strict.ESCALATE)
 PREDICT_SMOKE = Check("predict.smoke", Stage.COMPARE, "predictions match the reference",
                       source=_PACKAGE)
 PREDICT_DETERMINISM = Check("predict.determinism", Stage.COMPARE,

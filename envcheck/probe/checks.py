@@ -10,13 +10,15 @@ import re
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from envcheck.inspect.version_groups import subject
 from envcheck.model import checks
 from envcheck.model.distributions import distribution_for
 from envcheck.model.findings import CheckResult, Finding, Status, error, info, warning
 from envcheck.model.options import Options
 from envcheck.model.package import ModelPackage
-from envcheck.probe import package_tree
+from envcheck.probe import package_tree, signatures
 from envcheck.probe.result import STAGE_WORDS, ProbeResult
+from envcheck.probe.signatures import VersionFacts
 
 # scikit-learn's unpickle warning, both the >= 1.3 InconsistentVersionWarning and the
 # 0.18-1.2 UserWarning share this text.
@@ -62,7 +64,22 @@ def failure_details(result: ProbeResult) -> dict[str, Any]:
     return details
 
 
-def describe_failure(pkg: ModelPackage, result: ProbeResult) -> str:
+def failure_finding(pkg: ModelPackage, result: ProbeResult,
+                    facts: Optional[VersionFacts] = None) -> Finding:
+    """The error finding of a failed probe: in terms of versions when the failure has a
+    known cross-version signature (see :mod:`envcheck.probe.signatures`)."""
+    details = failure_details(result)
+    explanation = signatures.explain(result, facts)
+    if explanation is None:
+        return error(describe_failure(pkg, result, facts), details=details,
+                     **failure_location(pkg, result))
+    details["cause"] = explanation.details
+    return error(f"{result.where} failed: {explanation.message}", details=details,
+                 **failure_location(pkg, result))
+
+
+def describe_failure(pkg: ModelPackage, result: ProbeResult,
+                     facts: Optional[VersionFacts] = None) -> str:
     """One sentence: what happened, where, and what to do."""
     interface = pkg.relative(Path(pkg.interface_path))
     where = f"importing {interface}" if result.stage == "import" else result.where
@@ -78,6 +95,10 @@ def describe_failure(pkg: ModelPackage, result: ProbeResult) -> str:
             lead = f"'{module}' is imported while {where}"
         else:
             lead = f"{where} needs module '{module}'"
+        owner = signatures.installed_module_owner(module, distribution_for(module), facts)
+        if owner is not None:  # installed, but a version without that module
+            return (f"{lead}, which {owner} installed in the package's environment does "
+                    f"not have: the module belongs to another version of it")
         return (f"{lead}, which is not installed in the package's environment: "
                 f"add {distribution_for(module)} to requirements.txt")
     if kind == "exception":
@@ -106,8 +127,10 @@ def describe_failure(pkg: ModelPackage, result: ProbeResult) -> str:
     return f"envcheck could not run the probe ({where}): {result.message}"
 
 
-def check_load(pkg: ModelPackage, result: ProbeResult) -> CheckResult:
-    """``load``: importing the interface and load_model() in the package's env."""
+def check_load(pkg: ModelPackage, result: ProbeResult,
+               facts: Optional[VersionFacts] = None) -> CheckResult:
+    """``load``: importing the interface and load_model() in the package's env
+    (``facts``: the versions envcheck read, to explain a cross-version failure)."""
     timings = {k: round(v, 3) for k, v in result.timings.items()
                if k in ("import_s", "load_s")}
     if result.kind == "infrastructure" and not result.loaded:
@@ -118,19 +141,24 @@ def check_load(pkg: ModelPackage, result: ProbeResult) -> CheckResult:
     if result.loaded:
         memory = result.stage_memory_mb.get("load")
         if "load_s" in result.timings:
-            text = (f"loaded {result.model_type or 'the model'} in "
-                    f"{result.timings.get('load_s', 0):.2f} s (import "
-                    f"{result.timings.get('import_s', 0):.2f} s)"
+            import_s, load_s = result.timings.get("import_s", 0.0), result.timings["load_s"]
+            text = (f"loaded {result.model_type or 'the model'} in {import_s + load_s:.2f} s "
+                    f"(import {import_s:.2f} s + load_model() {load_s:.2f} s)"
                     + (f", peak memory {memory:.0f} MB" if memory else ""))
         else:  # the probe was stopped later, and its measurements with it
             text = f"loaded the model (the probe was stopped later, during {result.where})"
         return checks.LOAD.result([info(
             text, details={"timings": timings, "peak_memory_mb": memory,
                            "python": result.python})] + changed,
-            result.timings.get("load_s", 0.0))
-    return checks.LOAD.result([error(
-        describe_failure(pkg, result), details=failure_details(result),
-        **failure_location(pkg, result))] + changed, result.duration_s)
+            _load_window_s(result))
+    return checks.LOAD.result([failure_finding(pkg, result, facts)] + changed,
+                              result.duration_s)
+
+
+def _load_window_s(result: ProbeResult) -> float:
+    """Importing the interface plus load_model(): what ``load`` times, and the window in
+    which ``load.warnings`` collects (so the two report the same duration)."""
+    return sum(result.timings.get(k, 0.0) for k in ("import_s", "load_s"))
 
 
 def _package_change_findings(pkg: ModelPackage, result: ProbeResult) -> list[Finding]:
@@ -233,33 +261,39 @@ def check_load_warnings(pkg: ModelPackage, result: ProbeResult,
         return checks.LOAD_WARNINGS.skipped("the probe did not start")
     entries = [w for w in result.warnings if w.get("stage") in ("import", "load")]
     patterns = allow_patterns(pkg, options)
-    grouped: dict[tuple[str, str, str], dict[str, Any]] = {}
+    # One finding per cause (recorded version, installed version, allowed or not), listing
+    # the estimators it concerns in first-seen order, each counted.
+    grouped: dict[tuple[str, str, Optional[str]], dict[str, Any]] = {}
     others = []
     for entry in entries:
         versions = sklearn_version_info(entry)
         if versions is None:
             others.append(entry)
             continue
-        slot = grouped.setdefault(versions, {"count": 0, "entry": entry})
-        slot["count"] += entry.get("count", 1)
+        estimator, pickled, loaded = versions
+        slot = grouped.setdefault((pickled, loaded, _allowed(entry, patterns)),
+                                  {"objects": {}, "entry": entry})
+        slot["objects"][estimator] = slot["objects"].get(estimator, 0) + entry.get("count", 1)
     findings: list[Finding] = []
-    for (estimator, pickled, loaded), slot in grouped.items():
-        count = slot["count"]
-        details = {"estimator": estimator, "pickled_with": pickled, "loaded_with": loaded,
-                   "count": count, "category": slot["entry"].get("category")}
-        times = f" ({count} objects)" if count > 1 else ""
-        text = (f"{estimator} was pickled with scikit-learn {pickled} but loaded with "
-                f"{loaded}{times}: pin scikit-learn=={pickled} in requirements.txt, or "
+    for (pickled, loaded, allowed), slot in grouped.items():
+        objects = list(slot["objects"].items())
+        count = sum(n for _, n in objects)
+        details = {"estimator": ", ".join(name for name, _ in objects),
+                   "pickled_with": pickled, "loaded_with": loaded, "count": count,
+                   "category": slot["entry"].get("category"),
+                   "objects": [{"estimator": name, "count": n} for name, n in objects]}
+        times = f" ({count} objects)" if count > 1 and len(objects) == 1 else ""
+        verb = "were" if len(objects) > 1 else "was"
+        text = (f"{subject(objects)} {verb} pickled with scikit-learn {pickled} but loaded "
+                f"with {loaded}{times}: pin scikit-learn=={pickled} in requirements.txt, or "
                 f"re-train and pickle with {loaded}")
-        allowed = _allowed(slot["entry"], patterns)
         if allowed:
             details["allowed_by"] = allowed
             findings.append(info(f"{text} [allowed by {allowed!r}]", details=details))
         else:
             findings.append(error(text, details=details))
     findings.extend(warning_findings(others, patterns, "while loading"))
-    return checks.LOAD_WARNINGS.result(findings,
-                                     sum(result.timings.get(k, 0.0) for k in ("import_s", "load_s")))
+    return checks.LOAD_WARNINGS.result(findings, _load_window_s(result))
 
 
 # --------------------------------------------------------------------------- runtime imports

@@ -330,7 +330,8 @@ def test_drift_table_warns_and_fails_under_strict(cache: EnvCache, tmp_path: Pat
     rows = [f.details for f in result.findings if f.severity is Severity.WARNING]
     assert rows == [{"name": "numpy", "recorded": "1.26.4", "built": None},
                     {"name": "six", "recorded": "1.15.0", "built": "1.16.0"}]
-    assert result.findings[1].message == "six: recorded 1.15.0, built 1.16.0"
+    assert result.findings[0].message == "numpy: recorded 1.26.4, not installed in the built env"
+    assert result.findings[1].message == "six: recorded 1.15.0, installed 1.16.0"
     assert result.findings[1].file == "reference/environment.json"
     assert checks.ENV_DRIFT.apply_strict(check_drift(pkg, env)).status is Status.FAIL
 
