@@ -71,23 +71,46 @@ def _add_output_options(parser: argparse.ArgumentParser) -> None:
                         help="write the report to FILE instead of stdout")
 
 
+TRUST_METAVAR = "MODULE:NAME"  # as the README writes it
+TRUST_HELP = "allow one more global in pickles, knowingly (repeatable)"
+
+EXIT_CODES = """exit codes:
+  0    every check passed (warnings allowed unless --strict)
+  1    at least one check failed
+  2    envcheck could not do its job: bad arguments, not a package, an internal error
+  130  interrupted (Ctrl-C)"""
+
+EXAMPLES = """examples:
+  envcheck check ./pkg                     every check; builds (or reuses) the env
+  envcheck check --static ./pkg            pickles and files only: nothing built, nothing run
+  envcheck check --strict --format json -o report.json models/*
+  envcheck record ./pkg                    write reference/ (smoke inputs and outputs)
+  envcheck matrix ./pkg --with scikit-learn==1.3.2,1.5.2
+  envcheck env prune --older-than 30"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="envcheck", description=(
-        "Will this model package load and predict the same way on a fresh machine, "
-        "from nothing but what the package declares?"))
+        "Will this model package load and predict the same way on a fresh machine,\n"
+        "from nothing but what the package declares?"), epilog=f"{EXAMPLES}\n\n{EXIT_CODES}",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"envcheck {__version__}")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
 
-    check = sub.add_parser("check", help="check one or more model packages")
+    check = sub.add_parser("check", help="check one or more model packages",
+                           epilog=f"{EXAMPLES}\n\n{EXIT_CODES}",
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     check.add_argument("packages", nargs="+", type=Path, metavar="PKG")
     _add_output_options(check)
-    check.add_argument("--strict", action="store_true", help="warnings fail too")
+    check.add_argument("--strict", action="store_true",
+                       help="warnings fail too (unpinned requirements, env drift, output "
+                            "metadata that does not describe predict(), ...)")
     check.add_argument("--static", action="store_true",
                        help="only read the package and inspect its pickles: no env, no code run")
     check.add_argument("--allow-warning", action="append", default=[], metavar="REGEX",
                        help="downgrade load warnings matching REGEX (repeatable)")
-    check.add_argument("--trust-pickle", action="append", default=[], metavar="GLOBAL",
-                       help="allow module.name in pickles, knowingly (repeatable)")
+    check.add_argument("--trust-pickle", action="append", default=[], metavar=TRUST_METAVAR,
+                       help=TRUST_HELP)
     check.add_argument("--rtol", type=float, help="relative tolerance for predictions (1e-05)")
     check.add_argument("--atol", type=float, help="absolute tolerance for predictions (1e-08)")
     check.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
@@ -119,7 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     matrix.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
                         help="check N combinations at once")
     matrix.add_argument("--allow-warning", action="append", default=[], metavar="REGEX")
-    matrix.add_argument("--trust-pickle", action="append", default=[], metavar="GLOBAL")
+    matrix.add_argument("--trust-pickle", action="append", default=[], metavar=TRUST_METAVAR,
+                        help=TRUST_HELP)
     matrix.add_argument("--rtol", type=float)
     matrix.add_argument("--atol", type=float)
     _add_env_options(matrix)

@@ -59,7 +59,9 @@ class Combination:
         ordered = sorted(self.report.checks, key=lambda c: c.id not in first)
         for check in ordered:
             if check.status in (Status.FAIL, Status.ERROR):
-                return f"{check.id}: {check.headline.splitlines()[0]}"
+                # The whole reason on one line: an install failure's cause follows a colon
+                # on the next line ("could not install X (uv ...):\n  no version of X").
+                return f"{check.id}: {' '.join(check.headline.split())}"
         return ""
 
     def to_dict(self) -> dict[str, Any]:

@@ -323,7 +323,7 @@ def check_runtime_imports(pkg: ModelPackage, result: ProbeResult,
         stages = ", ".join(STAGE_WORDS.get(s, s) for s in slot["stages"])
         findings.append(error(
             f"unpickling imported {module}.{name} at runtime (during {stages}), which is not "
-            f"on the allowlist: trust it with --trust-pickle {module}.{name} if it is "
+            f"on the allowlist: trust it with --trust-pickle {module}:{name} if it is "
             f"expected", details={"module": module, "name": name, "count": slot["count"],
                                   "stages": slot["stages"], "source": "audit hook"}))
     return findings

@@ -66,7 +66,9 @@ def render_text(report: Report, colour: bool = False) -> str:
             lines.append(paint(f"  environment: python {env.get('python')}, "
                                f"{env.get('installer')}, {reuse} [{str(env.get('key'))[:12]}]",
                                "dim"))
-        if package.internal_error:
+        # Said once: "not a package" is also the verdict of package.layout.
+        if package.internal_error and not any(
+                check.headline == package.internal_error for check in package.checks):
             lines.append(paint(f"  ERROR  {nz.text(package.internal_error)}", "red"))
         for check in package.checks:
             label = paint(f"{_STATUS_LABEL[check.status]:<5}", _STATUS_COLOUR[check.status])

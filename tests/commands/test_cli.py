@@ -103,3 +103,25 @@ def test_in_process_main_returns_exit_code(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setenv("ENVCHECK_CACHE_DIR", str(tmp_path))
     assert main(["check", str(OK_38), "--static", "--format", "json"]) == 0
     assert json.loads(capsys.readouterr().out)["packages"][0]["status"] == "pass"
+
+
+def test_not_a_package_says_so_once(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    proc = run_cli("check", str(tmp_path / "empty"), cache=tmp_path / "c", NO_COLOR="1")
+    assert proc.returncode == 2
+    sentence = f"{tmp_path / 'empty'} is not a model package: none of metadata.yaml"
+    assert proc.stdout.count(sentence) == 1, proc.stdout
+    assert f"  FAIL   package.layout        {sentence}" in proc.stdout
+
+
+@pytest.mark.parametrize("args", [["--help"], ["check", "--help"]])
+def test_help_has_examples_and_exit_codes(args: list[str], tmp_path: Path) -> None:
+    proc = run_cli(*args, cache=tmp_path, COLUMNS="100")
+    assert proc.returncode == 0
+    assert "examples:\n  envcheck check ./pkg " in proc.stdout
+    assert "exit codes:\n  0    every check passed (warnings allowed unless --strict)\n" \
+           "  1    at least one check failed\n  2    envcheck could not do its job" in proc.stdout
+    assert "  130  interrupted (Ctrl-C)" in proc.stdout
+    if args[0] == "check":  # spelled as the README spells it
+        assert "--trust-pickle MODULE:NAME" in proc.stdout
+        assert "GLOBAL" not in proc.stdout

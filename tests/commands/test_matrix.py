@@ -65,3 +65,31 @@ def test_matrix_finds_the_safe_version(envcheck_cache: Path) -> None:
     assert rows["1.5.2"]["checks"]["load.warnings"] == "fail"
     assert "1.3.2" in rows["1.5.2"]["reason"] and "1.5.2" in rows["1.5.2"]["reason"]
     assert rows["1.5.2"]["environment"]["packages"]["scikit-learn"] == "1.5.2"
+
+
+@pytest.mark.slow
+def test_an_install_failure_keeps_its_reason_after_the_colon(tmp_path: Path) -> None:
+    """The installer's explanation follows "could not install X (...):" on its own line;
+    the matrix shows all of it, as check does (text and JSON)."""
+    import pickle
+
+    pkg = tmp_path / "tiny"
+    pkg.mkdir()
+    (pkg / "metadata.yaml").write_text(
+        "name: tiny\nversion: '1'\ninput_features:\n  - {name: x, type: float}\n"
+        "output:\n  - {name: y, type: float}\n")
+    (pkg / "requirements.txt").write_text("six==1.16.0\n")
+    (pkg / "interface.py").write_text("def load_model():\n    return None\n")
+    (pkg / "model.pkl").write_bytes(pickle.dumps({"weights": [1.0]}, protocol=4))
+    environ = {**os.environ, "ENVCHECK_CACHE_DIR": str(tmp_path / "cache")}
+    base = [sys.executable, "-m", "envcheck", "matrix", str(pkg), "--with", "six==99.0.0"]
+    text = subprocess.run(base, capture_output=True, text=True, timeout=300, env=environ)
+    assert text.returncode == 1, text.stderr
+    line = next(t for t in text.stdout.splitlines() if t.startswith("six==99.0.0: "))
+    assert line.startswith("six==99.0.0: env.build: could not install six==99.0.0 (uv ")
+    assert "no version of six==99.0.0" in line  # what came after the colon
+    proc = subprocess.run(base + ["--format", "json"], capture_output=True, text=True,
+                          timeout=300, env=environ)
+    (combo,) = json.loads(proc.stdout)["combinations"]
+    assert combo["checks"]["env.build"] == "fail"
+    assert combo["reason"] == line[len("six==99.0.0: "):]

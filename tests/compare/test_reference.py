@@ -191,10 +191,15 @@ def test_schema_passes_and_catches_columns_dtypes_features_outputs(tmp_path: Pat
     assert result.findings[0].message == "2 input column(s) match metadata.yaml input_features"
     assert "model.pipeline.n_features_in_ is 7" in result.findings[1].message
 
+    # The output metadata documents wrongly: a warning (the model predicts fine), with the
+    # hint for the two probability columns of a binary classifier.
     two_columns = probe(array([[0.1, 0.9], [0.2, 0.8], [0.3, 0.7]]))
-    (finding,) = errors(check_predict_schema(pkg, INPUTS, two_columns))
-    assert finding.message == ("predict() returns 2 value(s) per row, metadata.yaml declares "
-                               "1 output(s) ['score']")
+    result = check_predict_schema(pkg, INPUTS, two_columns)
+    assert result.status is Status.WARN and not errors(result)
+    assert result.findings[0].severity is Severity.WARNING
+    assert result.findings[0].message.startswith(
+        "predict() returns 2 value(s) per row, metadata.yaml declares 1 output(s) ['score']: "
+        "these are the two probability columns of a binary classifier (predict_proba)")
 
 
 def test_schema_and_smoke_skip_when_not_loaded(tmp_path: Path) -> None:

@@ -212,8 +212,9 @@ def test_mismatch_fails_load_warnings(envcheck_cache: Path) -> None:
     package = report.packages[0]
     warnings = package.check("load.warnings")
     assert warnings.status is Status.FAIL
-    versions = {(f.details["estimator"], f.details["pickled_with"], f.details["loaded_with"])
-                for f in warnings.findings if f.severity.value == "error"}
+    versions = {(o["estimator"], f.details["pickled_with"], f.details["loaded_with"])
+                for f in warnings.findings if f.severity.value == "error"
+                for o in f.details["objects"]}
     assert ("LogisticRegression", "1.5.2", "1.6.1") in versions
     assert package.check("load").status is Status.PASS
     assert package.check("pickle.versions").status is Status.FAIL
