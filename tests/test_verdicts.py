@@ -14,12 +14,13 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import FIXTURES
 
 import envcheck
-from envcheck.model.findings import Severity, Status
+from envcheck.model.findings import PackageReport, Severity, Status
 
 PROBA = FIXTURES / "packages" / "churn-proba-columns"
 LABELS = FIXTURES / "packages" / "churn-labels-as-float"
@@ -34,10 +35,17 @@ def run_cli(*args: str, cache: Path) -> subprocess.CompletedProcess[str]:
                                "NO_COLOR": "1"})
 
 
-def only(findings: list, severity: Severity) -> object:
+def only(findings: list, severity: Severity) -> Any:
     chosen = [f for f in findings if f.severity is severity]
     assert len(chosen) == 1, [f.message for f in findings]
     return chosen[0]
+
+
+def verdict(package: PackageReport, check_id: str, status: Status, severity: Severity) -> Any:
+    """The one finding of ``severity`` of a check that must have ``status``."""
+    check = package.check(check_id)
+    assert check is not None and check.status is status, (check_id, check)
+    return only(check.findings, severity)
 
 
 @pytest.mark.slow
@@ -45,9 +53,7 @@ def test_two_probability_columns_under_one_output_warn_and_fail_under_strict(
         envcheck_cache: Path) -> None:
     report = envcheck.check(PROBA, cache_dir=envcheck_cache)
     package = report.packages[0]
-    schema = package.check("predict.schema")
-    assert schema.status is Status.WARN
-    finding = only(schema.findings, Severity.WARNING)
+    finding = verdict(package, "predict.schema", Status.WARN, Severity.WARNING)
     assert finding.message == (
         "predict() returns 2 value(s) per row, metadata.yaml declares 1 output(s) "
         "['churn_probability']: these are the two probability columns of a binary "
@@ -58,9 +64,8 @@ def test_two_probability_columns_under_one_output_warn_and_fail_under_strict(
     assert package.status is Status.PASS and report.exit_code == 0  # a warning only
 
     strict = envcheck.check(PROBA, cache_dir=envcheck_cache, strict=True)
-    schema = strict.packages[0].check("predict.schema")
-    assert schema.status is Status.FAIL
-    assert only(schema.findings, Severity.ERROR).message == finding.message
+    assert verdict(strict.packages[0], "predict.schema", Status.FAIL,
+                   Severity.ERROR).message == finding.message
     assert strict.exit_code == 1
 
 
@@ -106,9 +111,7 @@ def test_load_line_says_what_its_time_includes(envcheck_cache: Path) -> None:
 def test_numpy2_pickle_under_numpy_1_24_is_explained_by_versions(envcheck_cache: Path) -> None:
     package = envcheck.check(NUMPY2, cache_dir=envcheck_cache).packages[0]
     assert package.environment["packages"]["numpy"] == "1.24.4"
-    load = package.check("load")
-    assert load.status is Status.FAIL
-    finding = only(load.findings, Severity.ERROR)
+    finding = verdict(package, "load", Status.FAIL, Severity.ERROR)
     assert finding.message == (
         "load_model() failed: model.pkl was written by numpy 2.x (it needs numpy._core) but "
         "the environment has numpy 1.24.4, which cannot read it: pin numpy 2.x (or >= "
@@ -118,9 +121,7 @@ def test_numpy2_pickle_under_numpy_1_24_is_explained_by_versions(envcheck_cache:
     assert finding.details["cause"] == {"library": "numpy", "pickled_with": "2.x",
                                         "loaded_with": "1.24.4", "signature": "numpy._core"}
     assert finding.details["missing_module"] == "numpy._core"  # the old fields stay
-    versions = package.check("pickle.versions")
-    assert versions.status is Status.FAIL
-    assert only(versions.findings, Severity.ERROR).message == (
+    assert verdict(package, "pickle.versions", Status.FAIL, Severity.ERROR).message == (
         "model.pkl: written by numpy 2.x (numpy._core globals) but requirements.txt declares "
         "numpy==1.24.4, which cannot read it")
 
