@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -169,3 +170,17 @@ def test_one_downgrade_under_a_pipeline_is_one_finding_per_check(envcheck_cache:
     assert line.startswith("  FAIL   pickle.versions       model.joblib: 6 estimators (")
     assert text.count("pickled with scikit-learn 1.3.2 but") == 2  # one line each, not 6 + 6
     assert "         - " not in text  # no check lists findings under its verdict line
+
+
+@pytest.mark.slow
+def test_numpy2_pickle_loads_under_numpy_1_26_4(envcheck_cache: Path, tmp_path: Path) -> None:
+    """numpy 1.26.1+ ships a numpy._core shim: the same pickle loads, and pickle.versions
+    does not claim otherwise (the env is churn-ok-py311's)."""
+    pkg = tmp_path / "churn-numpy2-on-1.26.4"
+    shutil.copytree(NUMPY2, pkg)
+    (pkg / "requirements.txt").write_text(
+        "scikit-learn==1.5.2\nnumpy==1.26.4\npandas==2.2.2\n")
+    package = envcheck.check(pkg, cache_dir=envcheck_cache).packages[0]
+    assert package.check("pickle.versions").status is Status.PASS
+    assert package.check("load").status is Status.PASS
+    assert package.status is Status.PASS
