@@ -157,7 +157,7 @@ def output_findings(metadata: dict[str, Any], encoded: Optional[dict[str, Any]],
             f"names are {names} (--strict fails this)", file=metadata_file,
             details={"columns": encoded.get("columns"), "outputs": names,
                      "mismatch": "documentation"}))
-    values = [v for v in _flat(encoded.get("values"))]
+    values = _flat(encoded.get("values"))
     for output, name, (family, shown) in zip(outputs, names, _column_dtypes(encoded, width)):
         declared = output.get("type")
         if not isinstance(declared, str) or declared not in _ACCEPTS or family is None:

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Optional, Sequence
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
 
 from packaging.version import InvalidVersion, Version
 
@@ -46,27 +47,25 @@ class VersionFacts:
     installed: dict[str, str] = field(default_factory=dict)  # distribution -> version
     sklearn_recorded: tuple[str, ...] = ()  # _sklearn_version values in the pickles
     sklearn_estimators: tuple[str, ...] = ()  # estimators that recorded one
-    numpy_writer: Optional[str] = None  # "2.x" when a pickle holds numpy._core globals
-    files: tuple[str, ...] = ()  # the pickles these were read from
+    numpy2_files: tuple[str, ...] = ()  # the pickles written by numpy 2.x
 
 
 def facts_from(inspections: Sequence[PickleInspection], installed: dict[str, str],
-               relative: Any = str) -> VersionFacts:
+               relative: Callable[[Path], str] = str) -> VersionFacts:
     """The facts of the walked pickles (``relative`` names a file for a report)."""
     versions: set[str] = set()
     estimators: set[str] = set()
-    writer = None
-    files = []
+    numpy2_files = []
     for insp in inspections:
         if insp.error is not None:
-            continue
-        files.append(relative(insp.path))
+            continue  # pickle.safety reports it; nothing trustworthy was read
         for estimator, recorded in insp.sklearn_versions.items():
             estimators.add(estimator)
             versions.update(recorded)
-        writer = "2.x" if insp.numpy_writer == "2.x" else writer or insp.numpy_writer
+        if insp.numpy_writer == "2.x":
+            numpy2_files.append(relative(insp.path))
     return VersionFacts(dict(installed), tuple(sorted(versions)), tuple(sorted(estimators)),
-                        writer, tuple(files))
+                        tuple(numpy2_files))
 
 
 @dataclass(frozen=True)
@@ -105,13 +104,13 @@ def _numpy(module: str, facts: VersionFacts) -> Optional[Explanation]:
         return None
     if reads_numpy2_pickles(installed):
         return None  # this numpy has the numpy._core shim: the failure is something else
-    files = ", ".join(facts.files) or "the pickle"
+    files = ", ".join(facts.numpy2_files) or "the pickle"
     return Explanation(
         f"{files} was written by numpy 2.x (it needs numpy._core) but the environment has "
         f"numpy {installed}, which cannot read it: pin numpy 2.x (or >= {NUMPY_CORE_SHIM}, "
         f"which reads numpy 2 pickles) in requirements.txt, or re-save the model under "
         f"numpy {installed}",
-        {"library": "numpy", "pickled_with": facts.numpy_writer or "2.x",
+        {"library": "numpy", "pickled_with": "2.x",
          "loaded_with": installed, "signature": "numpy._core"})
 
 

@@ -30,10 +30,10 @@ def facts(package: str, artifact: str, **installed: str) -> VersionFacts:
 
 def test_facts_from_real_pickles() -> None:
     numpy2 = facts("churn-numpy2", "model.pkl", numpy="1.24.4")
-    assert numpy2.numpy_writer == "2.x" and numpy2.files == ("model.pkl",)
+    assert numpy2.numpy2_files == ("model.pkl",)
     assert numpy2.sklearn_recorded == ("1.5.2",)
     pipeline = facts("churn-pipeline-joblib", "model.joblib", scikit_learn="1.5.2")
-    assert pipeline.sklearn_recorded == ("1.3.2",)
+    assert pipeline.numpy2_files == () and pipeline.sklearn_recorded == ("1.3.2",)
     assert "DecisionTreeClassifier" in pipeline.sklearn_estimators
 
 
