@@ -184,3 +184,16 @@ def test_numpy2_pickle_loads_under_numpy_1_26_4(envcheck_cache: Path, tmp_path: 
     assert package.check("pickle.versions").status is Status.PASS
     assert package.check("load").status is Status.PASS
     assert package.status is Status.PASS
+
+
+@pytest.mark.slow
+def test_record_explains_a_numpy2_pickle_in_versions_too(envcheck_cache: Path,
+                                                         tmp_path: Path) -> None:
+    pkg = tmp_path / "churn-numpy2"
+    shutil.copytree(NUMPY2, pkg)
+    proc = run_cli("record", str(pkg), cache=envcheck_cache)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert ("cannot record: load_model() failed: model.pkl was written by numpy 2.x (it needs "
+            "numpy._core) but the environment has numpy 1.24.4, which cannot read it") \
+        in proc.stderr
+    assert not (pkg / "reference").exists()

@@ -57,7 +57,9 @@ from envcheck.model.progress import Progress
 from envcheck.model.version import __version__
 from envcheck.pipeline import prepare_environment, step
 from envcheck.probe import checks as probe_checks
+from envcheck.probe import signatures
 from envcheck.probe.result import ProbeResult
+from envcheck.probe.signatures import VersionFacts
 from envcheck.probe.runner import run_probe
 from envcheck.read.formats import read_package
 
@@ -108,9 +110,11 @@ def _leftovers(pkg: ModelPackage, kind: str) -> list[Path]:
     return [p for p in pkg.root.glob(f"reference.{kind}-*") if p.is_dir()]
 
 
-def _validate(pkg: ModelPackage, probe: ProbeResult, options: Options) -> None:
-    """RecordError unless the probe loaded and predicted cleanly."""
-    load = probe_checks.check_load(pkg, probe)
+def _validate(pkg: ModelPackage, probe: ProbeResult, options: Options,
+              facts: Optional[VersionFacts] = None) -> None:
+    """RecordError unless the probe loaded and predicted cleanly (``facts``: the versions
+    envcheck read, to explain a cross-version failure as ``check`` does)."""
+    load = probe_checks.check_load(pkg, probe, facts)
     if load.findings and not probe.loaded:
         raise RecordError(f"cannot record: {load.findings[0].message}")
     warnings = probe_checks.check_load_warnings(pkg, probe, options)
@@ -159,7 +163,7 @@ def environment_record(pkg: ModelPackage, probe: ProbeResult,
 
 def record(pkg: ModelPackage, env_python: Path, env_packages: dict[str, str],
            python_version: str, options: Options, inputs_path: Optional[Path] = None,
-           force: bool = False) -> RecordResult:
+           force: bool = False, facts: Optional[VersionFacts] = None) -> RecordResult:
     """Probe the package in ``env_python`` and write its reference atomically."""
     target = pkg.reference_dir
     refuse_existing(pkg, force)
@@ -174,7 +178,7 @@ def record(pkg: ModelPackage, env_python: Path, env_packages: dict[str, str],
 
     probe = run_probe(Path(env_python), pkg, inputs, options, predict=True, repeat=True,
                       installed=True)
-    _validate(pkg, probe, options)
+    _validate(pkg, probe, options, facts)
 
     for stale in _leftovers(pkg, "tmp"):  # an interrupted record's partial output
         shutil.rmtree(stale, ignore_errors=True)
@@ -242,5 +246,6 @@ def record_package(path: Path, options: Options, inputs_path: Optional[Path], fo
 
     with env, step(progress, f"Recording {pkg.name or pkg.root.name}"):
         outcome = record(pkg, env.python, dict(env.packages), env.interpreter.version,
-                         options, inputs_path, force)
+                         options, inputs_path, force,
+                         signatures.facts_from(inspections, env.packages, pkg.relative))
     return outcome.summary(pkg)
