@@ -22,6 +22,7 @@ from envcheck.model.report_json import ReportFormatError, report_from_dict
 MAX_REPORT_BYTES = 512 * 1024 * 1024
 _BLOCK_FIELDS = {"index": int, "count": int, "plan": str, "options": str,
                  "planned_packages": int}
+_KIND_NAMES = {int: "a whole number", str: "a string"}
 
 
 def load_shard_report(path: Path) -> Report:
@@ -45,7 +46,7 @@ def load_shard_report(path: Path) -> Report:
     for name, kind in _BLOCK_FIELDS.items():
         value = block.get(name)
         if not isinstance(value, kind) or isinstance(value, bool):
-            raise FatalError(f"{path}: shard.{name} is missing or not a {kind.__name__}")
+            raise FatalError(f"{path}: shard.{name} is missing or not {_KIND_NAMES[kind]}")
     if not 1 <= block["index"] <= block["count"]:
         raise FatalError(f"{path}: shard {block['index']}/{block['count']} does not exist")
     return report
