@@ -49,6 +49,6 @@ def test_json_plan_is_a_ready_matrix(capsys) -> None:
 
 def test_a_package_path_cannot_forge_plan_lines(tmp_path: Path) -> None:
     sneaky = tmp_path / "pkg\nshard 9/9: 0 packages"
-    sneaky.mkdir()
+    sneaky.mkdir(parents=True)
     text = render_plan_text(plan_shards([sneaky], 1, Options()))
     assert "\nshard 9/9" not in text and "pkg\\nshard 9/9: 0 packages" in text
