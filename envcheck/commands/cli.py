@@ -23,7 +23,7 @@ from envcheck.commands.matrix import (
 )
 from envcheck.commands.record import record_package
 from envcheck.commands.shard_output import render_plan_json, render_plan_text
-from envcheck.commands.shards import check_count, parse_shard, plan_shards
+from envcheck.commands.shards import check_count, check_shard, parse_shard, plan_shards
 from envcheck.model.errors import FatalError, UsageError
 from envcheck.model.findings import Report
 from envcheck.model.files import write_text_atomic
@@ -240,11 +240,7 @@ def _cmd_sharded(args: argparse.Namespace, options: Options) -> int:
         write_output((render_plan_json if args.format == "json" else render_plan_text)(plan),
                      args.output)
         return EXIT_OK
-    index, count = parse_shard(args.shard)
-    plan = plan_shards(args.packages, count, options, progress)
-    report = check_paths([Path(p.path) for p in plan.shard(index).packages], options, progress)
-    report.shard = plan.block(index)
-    return _write_report(report, args)
+    return _write_report(check_shard(args.packages, args.shard, options, progress), args)
 
 
 def cmd_merge(args: argparse.Namespace) -> int:

@@ -31,9 +31,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
+from envcheck.commands.check import check_paths
 from envcheck.env.interpreters import parse_request, requested_python
 from envcheck.env.keys import compute_key, split_requirements
 from envcheck.model.errors import UsageError
+from envcheck.model.findings import Report
 from envcheck.model.options import Options
 from envcheck.model.progress import Progress
 from envcheck.model.version import __version__
@@ -181,3 +183,13 @@ def plan_shards(paths: Sequence[Path], count: int, options: Options,
         "plan_format": PLAN_FORMAT, "count": count, "static": options.static,
         "shards": [[[p.path, p.env_key] for p in s.packages] for s in shards]})
     return ShardPlan(shards, digest[:20], options_digest(options))
+
+
+def check_shard(paths: Sequence[Path], shard: str, options: Options,
+                progress: Optional[Progress] = None) -> Report:
+    """``check --shard K/N``: plan, check shard K's packages, record the shard block."""
+    index, count = parse_shard(shard)
+    plan = plan_shards(paths, count, options, progress)
+    report = check_paths([Path(p.path) for p in plan.shard(index).packages], options, progress)
+    report.shard = plan.block(index)
+    return report
