@@ -424,6 +424,11 @@ def test_workflow_plans_checks_shards_with_their_cache_and_merges() -> None:
                 assert step["shell"] == "bash" and not _EXPR.search(step["run"]), step
 
 
+def test_readme_shows_the_workflow_users_copy() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert f"```yaml\n{WORKFLOW_FILE.read_text(encoding='utf-8')}```" in readme
+
+
 @pytest.mark.slow
 def test_workflow_shell_steps_run_an_audit_end_to_end(installed, action_path, workspace,
                                                        envcheck_cache, tmp_path) -> None:
