@@ -24,12 +24,13 @@ def test_text_plan_names_each_shard_env_and_package() -> None:
                         r"2 shards \(weight: 6 per environment \+ 1 per package\)", lines[0])
     assert re.fullmatch(r"shard 1/2: 3 packages, 2 environments, weight 15, cache key "
                         r"[0-9a-f]{20}", lines[2])
-    assert re.fullmatch(r"  env [0-9a-f]{12}  python ==3\.8\.\*", lines[3])
-    assert lines[4:6] == [f"    {FIXTURES}/packages/churn-ok",
-                          f"    {FIXTURES}/packages/churn-sklearn-0.24.2"]
+    assert re.fullmatch(r"  env [0-9a-f]{12}  python ==3\.11\.\*", lines[3])
+    assert lines[4:6] == [f"    {FIXTURES}/packages/churn-ok-py311",
+                          f"    {FIXTURES}/packages/churn-sklearn-1.3.2"]
     shard2 = lines[lines.index(next(ln for ln in lines if ln.startswith("shard 2/2"))):]
     assert shard2[1:3] == ["  no environment (its requirements cannot be read)",
                            f"    {FIXTURES}/broken/bad-requirement-line"]
+    assert re.fullmatch(r"  env [0-9a-f]{12}  python ==3\.8\.\*", shard2[3])
 
 
 def test_json_plan_is_a_ready_matrix(capsys) -> None:
