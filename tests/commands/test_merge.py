@@ -150,7 +150,6 @@ def test_every_format_and_the_exit_code_equal_a_single_run(tmp_path: Path,
         assert merged.returncode == single.returncode == 2, (fmt, merged.stderr)
         assert _text_normalized(merged.stdout) == _text_normalized(single.stdout), fmt
     # --output writes the merged report, and nothing goes to stdout.
-    shards = run_shards(tmp_path, packages, 2, cache, "--static", "--strict")
     out = tmp_path / "merged.xml"
     proc = envcheck("merge", *map(str, shards), "--format", "junit", "-o", str(out),
                     cache=cache)
