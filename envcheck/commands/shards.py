@@ -45,6 +45,7 @@ from envcheck.env.keys import compute_key, split_requirements
 from envcheck.model.errors import UsageError
 from envcheck.model.findings import Report
 from envcheck.model.options import Options
+from envcheck.model.package import ModelPackage
 from envcheck.model.progress import Progress
 from envcheck.model.version import __version__
 from envcheck.pipeline import environment_lines
@@ -131,7 +132,7 @@ def check_count(count: int, option: str = "--list-shards") -> int:
     return count
 
 
-def declared_python(pkg: Any, override: Optional[str]) -> Optional[str]:
+def declared_python(pkg: ModelPackage, override: Optional[str]) -> Optional[str]:
     """The Python the package asks for, canonical: "3.11" and "python3.11" -> "==3.11.*"."""
     requested, _source, _file, _findings = requested_python(pkg, override)
     if not requested:
