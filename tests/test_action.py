@@ -469,6 +469,15 @@ def test_workflow_shell_steps_run_an_audit_end_to_end(installed, action_path, wo
     assert "envcheck: 3 packages: 1 passed, 2 failed" in merged.stdout
     suites = ET.parse(workspace / "envcheck-junit.xml").getroot().findall("testsuite")
     assert len(suites) == 3
+    # A report over the summary's limit: its start, a note, and the verdict line.
+    flow.env["SUMMARY_LIMIT"] = "700"
+    flow.summary.unlink()
+    assert flow.run("merge", "Merge the shards' reports").returncode == 1
+    cut = flow.summary.read_text(encoding="utf-8")
+    assert cut.startswith("# envcheck report\n") and len(cut.encode()) < 700 + 200
+    assert "all of it is in the artifact envcheck-report" in cut
+    assert cut.endswith("\nenvcheck: 3 packages: 1 passed, 2 failed\n"), cut
+    assert (workspace / "summary.md").stat().st_size > 700  # the artifact keeps all of it
     # A shard whose job uploaded nothing: the merge fails, naming it, in the summary too.
     shutil.rmtree(flow.artifacts / "envcheck-shard-2-of-2")
     flow.download("envcheck-shard-*", "reports")
