@@ -1,4 +1,4 @@
-"""The command line: ``envcheck check|record|lock|env|matrix|merge``.  Exit codes: 0 pass, 1 a check
+"""The command line: ``envcheck check|record|lock|env``.  Exit codes: 0 pass, 1 a check
 failed, 2 envcheck could not do its job, 130 interrupted."""
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ from envcheck.commands import env as env_command
 from envcheck.commands.check import check_paths
 from envcheck.commands.error_handler import EXIT_ERROR, EXIT_OK, error_handler
 from envcheck.commands.lock import lock_package
-from envcheck.commands.merge import merge_reports
 from envcheck.commands.matrix import (
     parse_axis,
     render_matrix_json,
     render_matrix_text,
     run_matrix,
 )
+from envcheck.commands.merge import merge_reports
 from envcheck.commands.record import record_package
 from envcheck.commands.shard_output import render_plan_json, render_plan_text
 from envcheck.commands.shards import check_count, check_shard, parse_shard, plan_shards
