@@ -25,8 +25,8 @@ from envcheck.commands.record import record_package
 from envcheck.commands.shard_output import render_plan_json, render_plan_text
 from envcheck.commands.shards import check_count, check_shard, parse_shard, plan_shards
 from envcheck.model.errors import FatalError, UsageError
-from envcheck.model.findings import Report
 from envcheck.model.files import write_text_atomic
+from envcheck.model.findings import Report
 from envcheck.model.options import Options
 from envcheck.model.progress import Progress
 from envcheck.model.version import __version__

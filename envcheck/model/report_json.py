@@ -12,7 +12,14 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from envcheck.model.findings import CheckResult, Finding, PackageReport, Report, Severity, Status
+from envcheck.model.findings import (
+    CheckResult,
+    Finding,
+    PackageReport,
+    Report,
+    Severity,
+    Status,
+)
 
 
 class ReportFormatError(ValueError):
