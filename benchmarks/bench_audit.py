@@ -116,7 +116,7 @@ def paper(f: dict[str, float], packages: int, envs: int, runners: int) -> None:
     one_cold = envs * f["cold"] + (packages - envs) * f["marginal"]
     print(f"""
 {packages} packages over {envs} environments on {runners} runners: {per_packages} packages and
-{per_envs} environments per shard (equal groups of {packages // envs}; greedy balance).
+{per_envs} environments for the average shard (the plan keeps every shard within 1.05 x of it).
   plan, on every runner: {packages} x {f['plan'] * 1000:.1f} ms = {plan:.0f} s
   a shard, cold cache:   {plan:.0f} s + {per_envs} x {f['cold']:.1f} s (builds) + {per_packages - per_envs} x {f['marginal']:.2f} s = {cold:.0f} s ({cold / 60:.1f} min)
   a shard, cache hit:    {plan:.0f} s + {per_packages} x {f['marginal']:.2f} s = {warm:.0f} s ({warm / 60:.1f} min), plus restoring {per_envs} x {f['env_mb']:.0f} MB
