@@ -20,15 +20,19 @@ from envcheck.commands.matrix import (
     render_matrix_text,
     run_matrix,
 )
+from envcheck.commands.merge import merge_reports
 from envcheck.commands.record import record_package
+from envcheck.commands.shard_output import render_plan_json, render_plan_text
+from envcheck.commands.shards import check_count, check_shard, parse_shard, plan_shards
 from envcheck.model.errors import FatalError, UsageError
 from envcheck.model.files import write_text_atomic
+from envcheck.model.findings import Report
 from envcheck.model.options import Options
 from envcheck.model.progress import Progress
 from envcheck.model.version import __version__
 from envcheck.render.report import FORMATS, render, use_colour
 
-COMMANDS = ("check", "record", "lock", "env", "matrix")
+COMMANDS = ("check", "record", "lock", "env", "matrix", "merge")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -86,7 +90,21 @@ EXAMPLES = """examples:
   envcheck check --strict --format json -o report.json models/*
   envcheck record ./pkg                    write reference/ (smoke inputs and outputs)
   envcheck matrix ./pkg --with scikit-learn==1.3.2,1.5.2
+  envcheck check --list-shards 50 --format json models/*   plan an audit on 50 runners
+  envcheck check --shard 3/50 --format json -o shard-3.json models/*
+  envcheck merge shard-*.json              one report (and exit code) from every shard
   envcheck env prune --older-than 30"""
+
+
+def _add_shard_options(parser: argparse.ArgumentParser) -> None:
+    """An audit over many CI runners: ``--list-shards N`` plans, ``--shard K/N`` checks."""
+    shard = parser.add_mutually_exclusive_group()
+    shard.add_argument("--shard", metavar="K/N",
+                       help="check only shard K of N (packages sharing an environment stay "
+                            "together); the JSON report records it for 'envcheck merge'")
+    shard.add_argument("--list-shards", type=int, metavar="N",
+                       help="print which packages and environments go to each of N shards "
+                            "(text or --format json, a CI matrix), checking nothing")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -115,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--atol", type=float, help="absolute tolerance for predictions (1e-08)")
     check.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
                        help="check N packages at once")
+    _add_shard_options(check)
     _add_env_options(check)
 
     record = sub.add_parser("record", help="write reference/ from the package's own environment")
@@ -147,6 +166,11 @@ def build_parser() -> argparse.ArgumentParser:
     matrix.add_argument("--rtol", type=float)
     matrix.add_argument("--atol", type=float)
     _add_env_options(matrix)
+
+    merge = sub.add_parser("merge", help="one report from the JSON reports of "
+                           "'check --shard K/N' (every shard, once)")
+    merge.add_argument("reports", nargs="+", type=Path, metavar="REPORT.json")
+    _add_output_options(merge)
 
     env = sub.add_parser("env", help="the environment cache")
     env_sub = env.add_subparsers(dest="env_command", parser_class=_Parser, metavar="ACTION")
@@ -213,13 +237,41 @@ def _progress_for(fmt: str) -> Progress:
 
 def cmd_check(args: argparse.Namespace) -> int:
     options = _options(args)
+    if args.shard is not None:  # a bad K/N is the first thing to hear about
+        parse_shard(args.shard)
+    if args.list_shards is not None:
+        check_count(args.list_shards)
     for path in args.packages:
         if not path.exists():
             raise UsageError(f"{path}: no such file or directory")
+    if args.list_shards is not None or args.shard is not None:
+        return _cmd_sharded(args, options)
     report = check_paths(args.packages, options, _progress_for(args.format))
+    return _write_report(report, args)
+
+
+def _write_report(report: Report, args: argparse.Namespace) -> int:
     colour = args.output is None and use_colour(sys.stdout)
     write_output(render(report, args.format, colour=colour), args.output)
     return report.exit_code
+
+
+def _cmd_sharded(args: argparse.Namespace, options: Options) -> int:
+    """``--list-shards N`` prints the plan; ``--shard K/N`` checks shard K of it."""
+    progress = _progress_for(args.format)
+    if args.list_shards is not None:
+        if args.format not in ("text", "json"):
+            raise UsageError("--list-shards prints the plan as text or json, not "
+                             f"{args.format}")
+        plan = plan_shards(args.packages, args.list_shards, options, progress)
+        write_output((render_plan_json if args.format == "json" else render_plan_text)(plan),
+                     args.output)
+        return EXIT_OK
+    return _write_report(check_shard(args.packages, args.shard, options, progress), args)
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    return _write_report(merge_reports(args.reports), args)
 
 
 def cmd_record(args: argparse.Namespace) -> int:
@@ -256,7 +308,7 @@ def cmd_matrix(args: argparse.Namespace) -> int:
 
 
 HANDLERS = {"check": cmd_check, "record": cmd_record, "lock": cmd_lock, "env": cmd_env,
-            "matrix": cmd_matrix}
+            "matrix": cmd_matrix, "merge": cmd_merge}
 
 
 def _interruptible() -> None:

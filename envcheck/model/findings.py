@@ -167,6 +167,9 @@ class PackageReport:
 class Report:
     envcheck_version: str
     packages: list[PackageReport] = field(default_factory=list)
+    # ``check --shard K/N``: {index, count, plan, options, planned_packages}, so that
+    # ``envcheck merge`` can tell a missing, duplicated or foreign shard (JSON only).
+    shard: Optional[dict[str, Any]] = None
 
     @property
     def exit_code(self) -> int:
@@ -178,8 +181,11 @@ class Report:
         return 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"envcheck_version": self.envcheck_version,
-                "packages": [p.to_dict() for p in self.packages]}
+        out: dict[str, Any] = {"envcheck_version": self.envcheck_version,
+                               "packages": [p.to_dict() for p in self.packages]}
+        if self.shard is not None:
+            out["shard"] = self.shard
+        return out
 
 
 class Stopwatch:
