@@ -126,13 +126,13 @@ def between_declared(other: list[Declared], chosen: list[Declared], other_file: 
         if mine is None:
             if marker_holds(req.marker, python_version):
                 findings.append(warning(
-                    f"{req.shown} ({at(other_file, req.line)}) is not in {chosen_file}: "
+                    f"{req.shown} is not in {chosen_file}: "
                     f"{installs}, so it is not installed; add it there or remove it here",
                     file=other_file, line=req.line, details=dict(details, chosen=None)))
         elif not _compatible(req.spec, mine.spec):
             findings.append(warning(
-                f"{req.shown} ({at(other_file, req.line)}) disagrees with {mine.shown} "
-                f"({at(chosen_file, mine.line)}): {installs}; make the two agree",
+                f"{req.shown} disagrees with {mine.shown} ({at(chosen_file, mine.line)}): "
+                f"{installs}; make the two agree",
                 file=other_file, line=req.line,
                 details=dict(details, chosen=mine.shown, source_line=mine.line)))
     findings.extend(missing_from(chosen, set(other_by_name), chosen_file, other_file,
