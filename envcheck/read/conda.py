@@ -16,8 +16,7 @@ from typing import Optional
 from packaging.utils import canonicalize_name
 
 from envcheck.model.findings import Finding, error, warning
-from envcheck.read.env_source import Source
-from envcheck.read.pyproject import unreadable
+from envcheck.read.env_source import Source, unreadable
 from envcheck.read.requirements import parse_entries
 from envcheck.read.requirements_file import RequirementsFile
 from envcheck.read.yaml_positions import load_yaml_lines
@@ -40,11 +39,11 @@ def conda_python(spec: str) -> Optional[str]:
     text = spec.strip()
     if not text:
         return None
-    if text.startswith("=") and not text.startswith("=="):
-        text = text[1:]
-    elif text.startswith("=="):
-        text = text[2:]
-    return text.split("=", 1)[0].strip() or None
+    if text[0] in "<>!~":
+        return text  # a range, as packaging reads it
+    # "=3.11" and "==3.11.7" pin; "=3.11.7=h955ad1f_0" and "3.11 h955ad1f_0" add a build.
+    version = re.split(r"[=\s]", text.lstrip("="), maxsplit=1)[0]
+    return version or None
 
 
 def read_conda(path: Path, root: Path, shown: str) -> tuple[Optional[Source], list[Finding]]:

@@ -12,10 +12,13 @@ packages, sources outside the registry) go to the same ``reqs.findings``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from pathlib import Path
+from typing import Optional, Union
 
+from envcheck.model.findings import Finding
 from envcheck.read.requirements_file import ParsedRequirement, RequirementsFile
 from envcheck.read.source_compare import Declared, Locked
+from envcheck.read.toml_file import TomlText, load_toml
 
 
 @dataclass
@@ -50,3 +53,17 @@ class Source:
 def _shown(req: ParsedRequirement) -> str:
     spec = str(req.requirement.specifier)
     return f"{req.requirement.name}{spec}"
+
+
+def unreadable(path: Path, shown: str, problem: Finding) -> Source:
+    """A source whose file could not be read at all: its error fails requirements.parse."""
+    return Source(shown, RequirementsFile(path=path, findings=[problem], readable=False))
+
+
+def toml_source(path: Path, shown: str) -> Union[TomlText, Source]:
+    """The TOML document, or the unreadable source saying why it could not be read."""
+    doc, problem = load_toml(path, shown)
+    if doc is not None:
+        return doc
+    assert problem is not None
+    return unreadable(path, shown, problem)

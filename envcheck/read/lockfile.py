@@ -93,7 +93,7 @@ def lock_disagreements(requirements: Sequence[Sequence[Any]],
     Findings point at requirements.txt and the line (``file``/``line``, shown as the
     ``requirements.txt:2:`` prefix); the message names the lock (and the pin's line).
     """
-    locked = {canonicalize_name(name): [Locked(pin.version, pin.line) if isinstance(pin, LockPin)
+    locked: dict[str, list[Locked]] = {canonicalize_name(name): [Locked(pin.version, pin.line) if isinstance(pin, LockPin)
                                         else Locked(str(pin))]
               for name, pin in lock_pins.items()}
     declared = []

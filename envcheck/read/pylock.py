@@ -18,10 +18,8 @@ from typing import Any, Optional
 from packaging.utils import canonicalize_name
 
 from envcheck.model.findings import Finding, error
-from envcheck.read.env_source import Source
-from envcheck.read.pyproject import unreadable
+from envcheck.read.env_source import Source, toml_source, unreadable
 from envcheck.read.requirements import parse_entries
-from envcheck.read.toml_file import load_toml
 from envcheck.read.uvlock import PYPI_INDEXES, hash_mode
 
 PYLOCK_FILE = "pylock.toml"
@@ -31,10 +29,9 @@ REGENERATE = ("export it again ('uv export --format pylock.toml -o pylock.toml' 
 
 def read_pylock(path: Path, root: Path, shown: str = PYLOCK_FILE
                 ) -> tuple[Optional[Source], list[Finding]]:
-    doc, problem = load_toml(path, shown)
-    if doc is None:
-        assert problem is not None
-        return unreadable(path, shown, problem), []
+    doc = toml_source(path, shown)
+    if isinstance(doc, Source):
+        return doc, []
     packages = doc.data.get("packages")
     version = doc.data.get("lock-version")
     if not isinstance(packages, list) or not all(isinstance(p, dict) for p in packages) \

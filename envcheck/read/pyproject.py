@@ -12,26 +12,19 @@ from pathlib import Path
 from typing import Optional
 
 from envcheck.model.findings import Finding, error, info, warning
-from envcheck.read.env_source import Source
+from envcheck.read.env_source import Source, toml_source
 from envcheck.read.requirements import parse_entries
 from envcheck.read.requirements_file import RequirementsFile
-from envcheck.read.toml_file import load_toml
 
 PYPROJECT_FILE = "pyproject.toml"
-
-
-def unreadable(path: Path, shown: str, problem: Finding) -> Source:
-    """A source whose file could not be read at all: its error fails requirements.parse."""
-    return Source(shown, RequirementsFile(path=path, findings=[problem], readable=False))
 
 
 def read_pyproject(path: Path, root: Path) -> tuple[Optional[Source], list[Finding]]:
     """The source, or None (and a note saying why) when the file declares no environment."""
     shown = PYPROJECT_FILE
-    doc, problem = load_toml(path, shown)
-    if doc is None:
-        assert problem is not None
-        return unreadable(path, shown, problem), []
+    doc = toml_source(path, shown)
+    if isinstance(doc, Source):
+        return doc, []
     project = doc.data.get("project")
     if not isinstance(project, dict) or "dependencies" not in project:
         dynamic = project.get("dynamic") if isinstance(project, dict) else None

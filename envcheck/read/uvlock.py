@@ -23,12 +23,11 @@ from packaging.requirements import InvalidRequirement
 from packaging.utils import canonicalize_name
 
 from envcheck.model.findings import Finding, error, warning
-from envcheck.read.env_source import Source
-from envcheck.read.pyproject import unreadable
+from envcheck.read.env_source import Source, toml_source
 from envcheck.read.requirements import parse_entries
 from envcheck.read.requirements_file import ParsedRequirement, RequirementsFile
 from envcheck.read.requirements_lines import requirement_from
-from envcheck.read.toml_file import TomlText, load_toml
+from envcheck.read.toml_file import TomlText
 
 UV_LOCK_FILE = "uv.lock"
 PYPI_INDEXES = ("https://pypi.org/simple", "https://pypi.org/simple/")
@@ -40,15 +39,15 @@ REGENERATE = "run 'uv lock' to bring it up to date"
 
 def read_uv_lock(path: Path, root: Path) -> tuple[Optional[Source], list[Finding]]:
     shown = UV_LOCK_FILE
-    doc, problem = load_toml(path, shown)
-    if doc is None:
-        assert problem is not None
-        return unreadable(path, shown, problem), []
+    doc = toml_source(path, shown)
+    if isinstance(doc, Source):
+        return doc, []
     packages = doc.data.get("package")
     headers = doc.table_lines("package")
     if not isinstance(packages, list) or not all(isinstance(p, dict) for p in packages):
         return _failed(path, shown, f"{shown} has no [[package]] tables: not a uv lock"), []
-    lines = headers if len(headers) == len(packages) else [None] * len(packages)
+    lines: list[Optional[int]] = list(headers) if len(headers) == len(packages) \
+        else [None] * len(packages)
     roots = [i for i, p in enumerate(packages) if _local_path(p) == "."]
     if not roots:
         return _failed(path, shown, f"{shown} locks no project at the package root (no "
@@ -156,7 +155,8 @@ class _Walk:
             marker = None if None in markers else " or ".join(
                 sorted(f"({m})" for m in markers if m))
             suffix = f" ; {marker}" if marker else ""
-            source = package.get("source") if isinstance(package.get("source"), dict) else {}
+            found = package.get("source")
+            source: dict[str, Any] = found if isinstance(found, dict) else {}
             local = _local_path(package)
             if local is not None:
                 findings.append(error(
@@ -220,7 +220,8 @@ def _hashes(package: dict[str, Any]) -> list[str]:
 def _declared(doc: TomlText, root: dict[str, Any], line: Optional[int], path: Path
               ) -> list[ParsedRequirement]:
     """The root project's ``requires-dist``: what it was locked from (pyproject's deps)."""
-    metadata = root.get("metadata") if isinstance(root.get("metadata"), dict) else {}
+    found = root.get("metadata")
+    metadata: dict[str, Any] = found if isinstance(found, dict) else {}
     out: list[ParsedRequirement] = []
     start = doc.key_line("requires-dist", line) if line else None
     for item in metadata.get("requires-dist") or []:
