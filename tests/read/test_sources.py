@@ -165,6 +165,9 @@ def test_passing_fixture_passes_a_real_check(name: str, envcheck_cache: Path) ->
     assert package.environment is not None
     assert package.environment["packages"]["scikit-learn"] == "1.5.2"
     assert package.environment["python"].startswith("3.11.")
+    chosen = {"pyproject-ok": "pyproject.toml", "uvlock-ok": "uv.lock",
+              "pylock-ok": "pylock.toml", "conda-ok": "environment.yml"}[name]
+    assert package.environment["requirements_file"] == chosen
 
 
 # --------------------------------------------------------------------------- comparisons
@@ -271,3 +274,14 @@ def test_no_source_at_all_still_says_requirements_txt_is_missing(tmp_path: Path)
     layout = results_of(root)["package.layout"]
     assert layout.status is Status.FAIL
     assert any(f.message.startswith("requirements.txt is missing") for f in layout.findings)
+
+
+def test_interface_import_advice_names_the_declaring_file(tmp_path: Path) -> None:
+    root = package(tmp_path, pyproject__toml='[project]\nname = "x"\n'
+                   'dependencies = ["numpy==1.26.4", "pandas==2.2.2"]\n')
+    interface = root / "interface.py"
+    interface.write_text("import sklearn\n" + interface.read_text(), encoding="utf-8")
+    contract = results_of(root)["interface.contract"]
+    [finding] = [f for f in contract.findings if f.severity is not Severity.INFO]
+    assert finding.location == "interface.py:1:1"
+    assert finding.message.endswith("add scikit-learn==<version> to pyproject.toml")
