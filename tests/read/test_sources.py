@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 from conftest import FIXTURES
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import envcheck
 from envcheck.env.interpreters import requested_python
@@ -285,3 +287,46 @@ def test_interface_import_advice_names_the_declaring_file(tmp_path: Path) -> Non
     [finding] = [f for f in contract.findings if f.severity is not Severity.INFO]
     assert finding.location == "interface.py:1:1"
     assert finding.message.endswith("add scikit-learn==<version> to pyproject.toml")
+
+
+# --------------------------------------------------------------------------- hostile input
+
+MUTATED = {
+    "uv.lock": (SOURCES / "uvlock-ok" / "uv.lock").read_text()[:4000],
+    "pylock.toml": (SOURCES / "pylock-ok" / "pylock.toml").read_text()[:4000],
+    "pyproject.toml": (SOURCES / "uvlock-ok" / "pyproject.toml").read_text(),
+    "environment.yml": (SOURCES / "conda-disagree" / "environment.yml").read_text(),
+}
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(st.sampled_from(sorted(MUTATED)), st.integers(0, 4000), st.integers(0, 200),
+       st.text(max_size=60))
+def test_mutated_sources_give_findings_never_a_crash(tmp_path: Path, name: str, at_: int,
+                                                     cut: int, insert: str) -> None:
+    text = MUTATED[name]
+    at_ = min(at_, len(text))
+    mutated = text[:at_] + insert + text[at_ + cut:]
+    root = tmp_path / "pkg"
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir()
+    (root / name).write_text(mutated, encoding="utf-8", errors="surrogatepass")
+    (root / "requirements.txt").write_text(PINS, encoding="utf-8")
+    env, notes = read_environment(root, lambda _: True)
+    assert env is not None
+    lines = {name: len(mutated.splitlines()) + 1, "requirements.txt": 4}
+    for finding in [*notes, *env.comparisons, *(f for s in env.sources for f in s.reqs.findings)]:
+        assert finding.file in lines, finding
+        assert finding.line is None or 1 <= finding.line <= lines[finding.file], finding
+        json.dumps(finding.to_dict())
+
+
+def test_a_yaml_bomb_in_environment_yml_is_refused_at_once(tmp_path: Path) -> None:
+    bomb = ['a0: &a0 ["x","x","x","x","x","x","x","x","x","x"]']
+    bomb += [f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 9)]
+    root = package(tmp_path, environment__yml="\n".join(bomb + ["dependencies: *a8"]) + "\n")
+    parse = results_of(root)["requirements.parse"]
+    [problem] = parse.findings
+    assert problem.message.startswith("environment.yml: aliases expand this document to ")
+    assert problem.message.endswith("refusing a possible YAML bomb") and problem.line == 9
