@@ -23,12 +23,17 @@ from envcheck.read.source_compare import between_declared
 PYTHON_ENV_FILE = "python_env.yaml"
 
 
+def _inside(root: Path, path: Path) -> bool:
+    """A conda.yaml that is a link out of the model directory is never read."""
+    return path.is_file() and path.resolve().is_relative_to(root.resolve())
+
+
 def conda_only_environment(pkg: MlflowModelPackage) -> Optional[RequirementsFile]:
     """The requirements from conda.yaml when it is the only environment file."""
     root = pkg.root
     path = root / MLFLOW_CONDA_FILE
     if (root / PYTHON_ENV_FILE).is_file() or (root / "requirements.txt").is_file() \
-            or not path.is_file():
+            or not _inside(root, path):
         return None
     source, _ = read_conda(path, root, MLFLOW_CONDA_FILE)
     if source is None:
@@ -44,7 +49,7 @@ def conda_only_environment(pkg: MlflowModelPackage) -> Optional[RequirementsFile
 def conda_disagreements(pkg: MlflowModelPackage, reqs: RequirementsFile) -> list[Finding]:
     """conda.yaml against what is installed (python_env.yaml / requirements.txt)."""
     path = pkg.root / MLFLOW_CONDA_FILE
-    if Path(pkg.requirements_path) == path or not path.is_file():
+    if Path(pkg.requirements_path) == path or not _inside(pkg.root, path):
         return []
     conda, _ = read_conda(path, pkg.root, MLFLOW_CONDA_FILE)
     if conda is None:

@@ -61,3 +61,15 @@ def test_conda_yaml_alone_is_built(tmp_path: Path) -> None:
     [only] = [f for f in parse.findings if f.severity is Severity.WARNING]
     assert only.file == "conda.yaml" and only.details == {"conda_only": ["libgomp"]}
     assert pkg.python_version == "3.11.7"
+
+
+def test_conda_yaml_linking_out_of_the_directory_is_not_read(tmp_path: Path) -> None:
+    root = tmp_path / "model"
+    shutil.copytree(SKOPS, root)
+    outside = tmp_path / "secret.yaml"
+    outside.write_text("dependencies:\n  - pip:\n      - leaked-secret==1.0\n")
+    (root / "conda.yaml").unlink()
+    (root / "conda.yaml").symlink_to(outside)
+    _, parse = parse_of(root)
+    assert "leaked-secret" not in str([f.to_dict() for f in parse.findings])
+    assert parse.status is Status.PASS
