@@ -102,7 +102,7 @@ def _requirements_source(path: Path, root: Path, shown: str, complete: bool) -> 
         except (OSError, UnicodeDecodeError):
             python = None  # the parse above has said why
     return Source(shown, reqs, complete=complete, declared=[] if complete else reqs.direct,
-                  python=python, python_key="the pip-compile header",
+                  python=python, python_key="the pip-compile header" if python else "",
                   regenerate="regenerate it with 'envcheck lock --force'")
 
 
