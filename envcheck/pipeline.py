@@ -229,6 +229,8 @@ def _env_and_probe(pkg: ModelPackage, options: Options, results: _Results,
         return None
     with env:  # holds the env's in-use lease: `env prune` leaves it alone until we are done
         report.environment = env.report_block()
+        # The environment source it was built from (envcheck.read.sources' precedence).
+        report.environment["requirements_file"] = pkg.relative(Path(pkg.requirements_path))
         results.add(_timed(env_checks.check_consistency, env),
                     _timed(env_checks.check_drift, pkg, env))
         installed = pickles.installed_version_findings(pkg, inspections, env.packages)

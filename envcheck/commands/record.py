@@ -143,9 +143,16 @@ def _validate(pkg: ModelPackage, probe: ProbeResult, options: Options,
 
 def environment_record(pkg: ModelPackage, probe: ProbeResult,
                        env_packages: dict[str, str], python_version: str,
-                       inputs_source: str, cache_root: Optional[Path] = None) -> dict[str, Any]:
+                       inputs_source: str, cache_root: Optional[Path] = None,
+                       env_only: bool = False) -> dict[str, Any]:
     packages = dict(env_packages)
-    packages.update(probe.installed)  # what the interpreter really saw wins
+    # What the interpreter really saw wins -- for the env's own distributions when the
+    # env's inventory is known (``env_only``).  One only the interpreter saw is vendored
+    # inside another (setuptools/_vendor, which setuptools puts on sys.path when imported,
+    # as MLflow's import chain does): not part of the env, it would read as drift on
+    # every later check.
+    packages.update({name: version for name, version in probe.installed.items()
+                     if not env_only or name in env_packages})
     return {
         "format": 1,
         "python": probe.python or python_version,
@@ -163,7 +170,8 @@ def environment_record(pkg: ModelPackage, probe: ProbeResult,
 
 def record(pkg: ModelPackage, env_python: Path, env_packages: dict[str, str],
            python_version: str, options: Options, inputs_path: Optional[Path] = None,
-           force: bool = False, facts: Optional[VersionFacts] = None) -> RecordResult:
+           force: bool = False, facts: Optional[VersionFacts] = None,
+           env_only: bool = False) -> RecordResult:
     """Probe the package in ``env_python`` and write its reference atomically."""
     target = pkg.reference_dir
     refuse_existing(pkg, force)
@@ -192,7 +200,7 @@ def record(pkg: ModelPackage, env_python: Path, env_packages: dict[str, str],
                                            "rows": (probe.frame or {}).get("rows")})
         _write_json(tmp / "environment.json",
                     environment_record(pkg, probe, env_packages, python_version, source,
-                                       options.resolved_cache_dir()))
+                                       options.resolved_cache_dir(), env_only))
         _fsync_dir(tmp)
         if target.exists():
             old = pkg.root / f"reference.old-{secrets.token_hex(4)}"
@@ -229,7 +237,8 @@ def record_package(path: Path, options: Options, inputs_path: Optional[Path], fo
                 and result.status.value in ("fail", "error"):
             raise RecordError(f"cannot record: {result.id} failed: {result.headline}")
     if not pkg.requirements_ok:
-        raise RecordError("cannot record: requirements.txt could not be read")
+        raise RecordError(f"cannot record: {pkg.relative(pkg.requirements_path)} could not "
+                          f"be read")
     refuse_existing(pkg, force)  # before the slow part, not after it
     # Recording loads the model: the same static gate as `check` comes first.
     listed = [p for p in pkg.artifacts if pickles.is_pickle_artifact(p)]
@@ -247,5 +256,6 @@ def record_package(path: Path, options: Options, inputs_path: Optional[Path], fo
     with env, step(progress, f"Recording {pkg.name or pkg.root.name}"):
         outcome = record(pkg, env.python, dict(env.packages), env.interpreter.version,
                          options, inputs_path, force,
-                         signatures.facts_from(inspections, env.packages, pkg.relative))
+                         signatures.facts_from(inspections, env.packages, pkg.relative),
+                         env_only=True)
     return outcome.summary(pkg)

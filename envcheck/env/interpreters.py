@@ -325,7 +325,7 @@ def requested_python(pkg: ModelPackage, override: Optional[str] = None
                 f"python_version is the YAML number {pkg.metadata['python_version']!r}; "
                 'quote it (python_version: "3.10") so 3.10 does not read as 3.1',
                 file=file))
-        return pkg.python_version, f"python_version in {declared_in}", file, findings
+        return pkg.python_version, f"{pkg.python_version_key} in {declared_in}", file, findings
     ref, problem = _read_reference_python(pkg)
     if problem is not None:
         findings.append(problem)

@@ -2,7 +2,11 @@
 
 pre-commit calls ``python -m envcheck.integrations.precommit [hook args] FILE...`` with the changed
 files that match the hook's ``files`` pattern.  Each file is mapped to its package root
-(the nearest directory, the file's own or above, holding a metadata.yaml); the roots are
+(the nearest directory, the file's own or above, that a package format recognises: a
+metadata.yaml, an MLflow MLmodel, ... -- every format of
+:data:`envcheck.read.formats.FORMATS`, so a format registered there is recognised here
+too; its marker file must also match the ``files`` pattern of .pre-commit-hooks.yaml,
+which already names BentoML's bentofile.yaml, bento.yaml and model.yaml); the roots are
 deduplicated and checked with the same options as ``envcheck check`` (``--static``,
 ``--strict``, ``--format``...).  The exit code is envcheck's: 0 pass, 1 a check failed,
 2 envcheck could not do its job.  A file in no package is ignored: a hook must not fail
@@ -18,18 +22,18 @@ from typing import Iterable, Optional, Sequence
 
 from envcheck.commands.cli import build_parser, cmd_check
 from envcheck.commands.error_handler import EXIT_OK, error_handler
+from envcheck.read.formats import FORMATS
 
-METADATA_NAME = "metadata.yaml"
 # Appended so argparse's "PKG..." never comes out empty, then removed again.
 _SENTINEL = "\x00no-package"
 
 
 def package_root(filename: str | os.PathLike[str], stop: Optional[Path] = None) -> Optional[Path]:
-    """The package a changed file belongs to: the nearest directory holding metadata.yaml.
+    """The package a changed file belongs to: the nearest directory a format recognises.
 
     The walk goes up from the file's directory (a directory passed as such counts itself)
     and stops at ``stop`` (default: the current directory, the repository pre-commit runs
-    in) -- a metadata.yaml above the repository belongs to nobody's commit.
+    in) -- a package above the repository belongs to nobody's commit.
     """
     stop = (stop or Path.cwd()).resolve()
     path = Path(filename)
@@ -38,7 +42,7 @@ def package_root(filename: str | os.PathLike[str], stop: Optional[Path] = None) 
     path = path.resolve()
     current = path if path.is_dir() else path.parent
     while True:
-        if (current / METADATA_NAME).is_file():
+        if is_package_dir(current):
             return current
         if current == stop or current.parent == current:
             return None
@@ -47,6 +51,11 @@ def package_root(filename: str | os.PathLike[str], stop: Optional[Path] = None) 
         except ValueError:  # outside the repository: never walk up into someone else's tree
             return None
         current = current.parent
+
+
+def is_package_dir(path: Path) -> bool:
+    """Whether some package format (native, MLflow, ...) recognises the directory."""
+    return any(fmt.detect(path) for fmt in FORMATS)
 
 
 def package_roots(filenames: Iterable[str | os.PathLike[str]],

@@ -25,7 +25,7 @@ DEFAULT_ARTIFACT_PATTERNS = ("*.pkl", "*.pickle", "*.joblib")
 class ModelPackage:
     root: Path
     metadata_path: Path  # root / "metadata.yaml"
-    requirements_path: Path  # root / "requirements.txt" (or the lock when present)
+    requirements_path: Path  # the environment source installed (envcheck.read.sources)
     interface_path: Path  # root / metadata["interface"] or "interface.py"
     artifacts: list[Path] = field(default_factory=list)  # files (folders expanded)
     metadata: dict[str, Any] = field(default_factory=dict)  # {} when unreadable
@@ -39,6 +39,8 @@ class ModelPackage:
     metadata_ok: bool = False
     # The file that declared python_version, when not metadata_path (MLflow: python_env.yaml).
     python_version_file: Optional[str] = None
+    # The key that declared it there ("requires-python" in pyproject.toml, conda's "python").
+    python_version_key: str = "python_version"
     # Constraint lines of -c files ("name==1.0 ; marker"): write them to a separate file
     # and pass it with --constraint; they install nothing themselves.
     constraint_lines: list[str] = field(default_factory=list)

@@ -225,10 +225,12 @@ def check_imports(tree: ast.Module, shown: str, pkg: "ModelPackage",
         line, column = stmt.lineno, stmt.col_offset + 1
         details = {"import": module, "distribution": expected}
         via = sorted(d for d in direct if set(candidates) & _TRANSITIVE_CLOSURE.get(d, frozenset()))
+        # The file the package declares its direct requirements in (pyproject.toml, ...).
+        declared_in = requirements.path.name if requirements is not None else "requirements.txt"
         if set(candidates) & brought and via:
             findings.append(warning(
                 f"`{statement}` relies on {', '.join(via)} to bring in {expected}; "
-                f"pin {expected} in requirements.txt", file=shown, line=line, column=column,
+                f"pin {expected} in {declared_in}", file=shown, line=line, column=column,
                 details={**details, "via": via}))
         elif where == "function":
             findings.append(warning(
@@ -241,7 +243,7 @@ def check_imports(tree: ast.Module, shown: str, pkg: "ModelPackage",
             make = error if settled else warning
             findings.append(make(
                 f"`{statement}` needs {needs}, which no requirement installs: "
-                f"add {expected}==<version> to requirements.txt", file=shown, line=line,
+                f"add {expected}==<version> to {declared_in}", file=shown, line=line,
                 column=column, details=details))
     return findings
 

@@ -10,17 +10,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Iterable, Optional, Sequence, Union
 
-from packaging.markers import Marker
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
 
 from envcheck.model.findings import Finding, warning
 from envcheck.model.package import LOCK_FILE, REQUIREMENTS_FILE
 from envcheck.read.requirements_lines import logical_lines
+from envcheck.read.source_compare import Declared, Locked, against_lock
 
 
 @dataclass(frozen=True)
@@ -78,7 +77,8 @@ def read_lock_pins(path: Path) -> dict[str, str]:
 
 # --------------------------------------------------------------------------- comparing
 
-def lock_disagreements(requirements: Sequence[Sequence[Any]], lock_pins: dict[str, str],
+def lock_disagreements(requirements: Sequence[Sequence[Any]],
+                       lock_pins: dict[str, Union[str, LockPin]],
                        requirements_file: str = REQUIREMENTS_FILE,
                        lock_file: str = LOCK_FILE,
                        python_version: Optional[str] = None) -> list[Finding]:
@@ -86,58 +86,25 @@ def lock_disagreements(requirements: Sequence[Sequence[Any]], lock_pins: dict[st
 
     ``requirements``: ``(name, SpecifierSet, line)`` per direct requirement of
     requirements.txt, optionally with a 4th item, its marker (``Marker``, text or None).
-    ``lock_pins``: ``{name: version}`` (names are canonicalized here).  A requirement whose
-    marker does not hold for ``python_version`` (the lock's Python) may be missing.
+    ``lock_pins``: ``{name: version or LockPin}`` (names are canonicalized here).  A
+    requirement whose marker does not hold for ``python_version`` (the lock's Python) may
+    be missing.
 
     Findings point at requirements.txt and the line (``file``/``line``, shown as the
-    ``requirements.txt:2:`` prefix); the message names the lock.
+    ``requirements.txt:2:`` prefix); the message names the lock (and the pin's line).
     """
-    pins = {canonicalize_name(name): version for name, version in lock_pins.items()}
-    findings: list[Finding] = []
-    fix = "regenerate it with 'envcheck lock --force'"
+    locked: dict[str, list[Locked]] = {canonicalize_name(name): [Locked(pin.version, pin.line) if isinstance(pin, LockPin)
+                                        else Locked(str(pin))]
+              for name, pin in lock_pins.items()}
+    declared = []
     for item in requirements:
         name, specifier, line = item[0], item[1], item[2]
-        marker = item[3] if len(item) > 3 else None
-        canonical = canonicalize_name(str(name))
         spec = specifier if isinstance(specifier, SpecifierSet) else SpecifierSet(str(specifier or ""))
-        wanted = f"{name}{spec}" if str(spec) else str(name)
-        details = {"requirement": wanted, "lock_file": lock_file, "package": canonical}
-        locked = pins.get(canonical)
-        if locked is None:
-            if marker is not None and not _marker_holds(marker, python_version):
-                continue
-            findings.append(warning(
-                f"{wanted} is not pinned in {lock_file}: the lock was made from another "
-                f"{requirements_file}; {fix}",
-                file=requirements_file, line=line, details=dict(details, locked=None)))
-            continue
-        if not _satisfies(spec, locked):
-            findings.append(warning(
-                f"{wanted} disagrees with {lock_file}, which pins {canonical}=={locked}: "
-                f"the lock is stale; {fix}",
-                file=requirements_file, line=line, details=dict(details, locked=locked)))
-    return findings
-
-
-def _satisfies(spec: SpecifierSet, version: str) -> bool:
-    if not str(spec):
-        return True
-    try:
-        # A pre-release pinned in the lock was allowed by whoever locked it.
-        return spec.contains(Version(version), prereleases=True)
-    except InvalidVersion:
-        return spec.contains(version, prereleases=True)
-
-
-def _marker_holds(marker: Any, python_version: Optional[str]) -> bool:
-    if python_version is None:
-        return True  # cannot tell: assume it applies
-    try:
-        parsed = marker if isinstance(marker, Marker) else Marker(str(marker))
-        return parsed.evaluate({"python_version": python_version,
-                                "python_full_version": f"{python_version}.0"})
-    except Exception:  # noqa: BLE001 - an undefined variable: assume it applies
-        return True
+        declared.append(Declared(canonicalize_name(str(name)),
+                                 f"{name}{spec}" if str(spec) else str(name), spec, line,
+                                 item[3] if len(item) > 3 else None))
+    return against_lock(declared, locked, requirements_file, lock_file, python_version,
+                        "regenerate it with 'envcheck lock --force'")
 
 
 def lock_findings(requirements: Iterable[Any], lock_path: Path,
@@ -157,5 +124,4 @@ def lock_findings(requirements: Iterable[Any], lock_path: Path,
     items = [(r.name, r.requirement.specifier, r.line, r.requirement.marker)
              for r in requirements if not getattr(r, "constraint", False)
              and getattr(r.requirement, "url", None) is None]
-    pins = {name: pin.version for name, pin in parse_lock(text).items()}
-    return lock_disagreements(items, pins, requirements_file, shown, lock_python(text))
+    return lock_disagreements(items, dict(parse_lock(text)), requirements_file, shown, lock_python(text))

@@ -42,6 +42,7 @@ from envcheck.model.findings import (
 from envcheck.model.options import Options
 from envcheck.model.package import METADATA_FILE, ModelPackage
 from envcheck.read import requirements
+from envcheck.read.mlflow_conda import conda_disagreements, conda_only_environment
 from envcheck.read.mlflow_loader import (
     LOADER_NAME,
     loader_root,
@@ -113,8 +114,12 @@ def read_mlflow_package(path: Path, options: Options) -> tuple[Optional[ModelPac
 
     # Environment: python_env.yaml, else requirements.txt alone.
     started = time.perf_counter()
-    reqs, env_findings = _read_environment(pkg, layout)
-    schema.extend(env_findings)
+    reqs = conda_only_environment(pkg)
+    if reqs is None:
+        reqs, env_findings = _read_environment(pkg, layout)
+        schema.extend(env_findings)
+    if reqs is not None:
+        reqs.findings.extend(conda_disagreements(pkg, reqs))
     parse_duration = time.perf_counter() - started
 
     results = [_layout_result(pkg, layout),

@@ -28,12 +28,11 @@ from envcheck.model.options import Options
 from envcheck.model.package import (
     DEFAULT_ARTIFACT_PATTERNS,
     DEFAULT_INTERFACE,
-    LOCK_FILE,
     METADATA_FILE,
     REQUIREMENTS_FILE,
     ModelPackage,
 )
-from envcheck.read import contract, lockfile, metadata, requirements
+from envcheck.read import contract, metadata, requirements, sources
 
 # Why each component matters, said in the finding when it is missing.
 _WHY = {
@@ -94,8 +93,10 @@ def read_native_package(path: Path, options: Options
     has_interface = _locate_interface(pkg, interface_name, layout)
     artifacts_spec = data.get("artifacts")
     has_artifacts = _locate_artifacts(pkg, artifacts_spec, layout)
-    has_requirements = pkg.requirements_path.is_file() and not refuse_outside(
-        root, pkg.requirements_path, layout)
+    environment, source_notes = sources.read_environment(
+        root, lambda source: not refuse_outside(root, source, layout))
+    has_requirements = environment is not None
+    layout.extend(source_notes)
 
     if not any((has_metadata, has_requirements, has_interface, has_artifacts)):
         return None, [checks.PACKAGE_LAYOUT.result([error(
@@ -110,9 +111,8 @@ def read_native_package(path: Path, options: Options
         layout.append(_missing(pkg, pkg.requirements_path, "requirements",
                                _near_misses(root, ("requirements.in", "Requirements.txt",
                                                    "requirement.txt", "requirements.lock",
-                                                   "Pipfile", "pyproject.toml",
-                                                   "environment.yml", "setup.py"))))
-    results = [_layout_result(pkg, layout)]
+                                                   "Pipfile", "setup.py"))))
+    results = [_layout_result(pkg, layout, environment)]
 
     # metadata.schema
     if has_metadata:
@@ -121,39 +121,27 @@ def read_native_package(path: Path, options: Options
         results.append(checks.METADATA_SCHEMA.skipped(f"{METADATA_FILE} is missing "
                                            f"(see package.layout)"))
 
-    # requirements.parse / requirements.pinned
+    # requirements.parse / requirements.pinned, from the chosen environment source
     reqs: Optional[requirements.RequirementsFile] = None
-    if has_requirements:
+    if environment is not None:
         started = time.perf_counter()
-        reqs = requirements.parse_requirements(pkg.requirements_path, root)
+        reqs = _use_environment(pkg, environment)
         parse_duration = time.perf_counter() - started
-        pkg.requirements_ok = reqs.ok
-        installed = reqs
-        lock_path = root / LOCK_FILE
-        if reqs.ok and lock_path.is_file():
-            # `envcheck lock` wrote it: install exactly that, and say where the two disagree.
-            locked = requirements.parse_requirements(lock_path, root)
-            reqs.findings.extend(lockfile.lock_findings(reqs.direct, lock_path))
-            reqs.findings.extend(locked.findings)
-            if locked.ok:
-                installed = locked
-                pkg.requirements_path = lock_path
-            else:
-                pkg.requirements_ok = False
-        pkg.requirement_lines = installed.install_lines()
-        pkg.constraint_lines = installed.constraint_lines()
-        pkg.installer_options = installed.option_lines()
-        # What the pickles are compared with: the lock's pins where it has them.
-        pkg.pins = {**reqs.pins(), **installed.pins()}
-        results.append(requirements.check_parse(reqs, parse_duration))
+        chosen = environment.chosen
+        results.append(requirements.check_parse(
+            chosen.reqs, parse_duration,
+            also=[f for s in environment.others for f in s.reqs.findings]
+            + environment.comparisons + _python_findings(pkg, environment),
+            source_note=environment.summary(), details=environment.details()))
         if reqs.readable:
             started = time.perf_counter()
-            pinned = requirements.check_pinned(reqs, root)
+            locked = chosen.locked() if chosen.complete else {}
+            pinned = requirements.check_pinned(reqs, root, locked=locked)
             pinned.duration_s = time.perf_counter() - started
             results.append(pinned)
         else:
-            results.append(checks.REQUIREMENTS_PINNED.skipped(f"{REQUIREMENTS_FILE} "
-                                               f"could not be read (see requirements.parse)"))
+            results.append(checks.REQUIREMENTS_PINNED.skipped(
+                f"{environment.declared.file} could not be read (see requirements.parse)"))
     else:
         reason = f"{REQUIREMENTS_FILE} is missing (see package.layout)"
         results.append(checks.REQUIREMENTS_PARSE.skipped(reason))
@@ -169,6 +157,39 @@ def read_native_package(path: Path, options: Options
         results.append(checks.INTERFACE_CONTRACT.skipped(f"{pkg.relative(pkg.interface_path)} "
                                            f"is missing (see package.layout)"))
     return pkg, results
+
+
+def _use_environment(pkg: ModelPackage, environment: sources.Environment
+                     ) -> requirements.RequirementsFile:
+    """Install the chosen source; returns the direct requirements the package declares
+    (what requirements.pinned and the interface's imports are judged on)."""
+    chosen, declared = environment.chosen, environment.declared
+    installed = chosen.reqs
+    pkg.requirements_ok = environment.ok
+    pkg.requirements_path = pkg.root / chosen.file
+    pkg.requirement_lines = installed.install_lines()
+    pkg.constraint_lines = installed.constraint_lines()
+    pkg.installer_options = installed.option_lines()
+    # What the pickles are compared with: the lock's pins where it has them.
+    pkg.pins = {**declared.reqs.pins(), **installed.pins()}
+    source = environment.python_source
+    if source is not None and pkg.metadata.get("python_version") is None:
+        # requires-python / conda's python= ask for an interpreter like python_version.
+        pkg.metadata["python_version"] = source.python
+        pkg.python_version_file = source.file
+        pkg.python_version_key = source.python_key
+    return declared.reqs
+
+
+def _python_findings(pkg: ModelPackage, environment: sources.Environment) -> list[Finding]:
+    if pkg.python_version is None:
+        return []
+    if pkg.python_version_file is None:
+        where = METADATA_FILE
+    else:
+        source = environment.python_source
+        where = sources.at(pkg.python_version_file, source.python_line if source else None)
+    return sources.python_disagreements(environment, pkg.python_version, where)
 
 
 def _has_errors(findings: list[Finding]) -> bool:
@@ -305,10 +326,16 @@ def _missing(pkg: ModelPackage, expected: Path, component: str, near: list[str])
                  details={"expected": shown})
 
 
-def _layout_result(pkg: ModelPackage, layout: list[Finding]) -> CheckResult:
+def _layout_result(pkg: ModelPackage, layout: list[Finding],
+                   environment: Optional[sources.Environment]) -> CheckResult:
     findings = list(layout)
     if not _has_errors(findings):
-        found = [METADATA_FILE, REQUIREMENTS_FILE, pkg.relative(pkg.interface_path)]
+        declared = REQUIREMENTS_FILE
+        if environment is not None:
+            declared = environment.chosen.file + (
+                f" (installed; also {', '.join(s.file for s in environment.others)})"
+                if environment.others else "")
+        found = [METADATA_FILE, declared, pkg.relative(pkg.interface_path)]
         shown = [pkg.relative(a) for a in pkg.artifacts]
         listed = ", ".join(shown[:5]) + (f" and {len(shown) - 5} more" if len(shown) > 5 else "")
         findings.append(info(f"found {', '.join(found)}; artifacts: {listed}",

@@ -10,10 +10,10 @@ applied here, and so are the two checks.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Iterable, Optional, Sequence
 
 from envcheck.model import checks
-from envcheck.model.findings import CheckResult, Finding, error, info, warning
+from envcheck.model.findings import CheckResult, Finding, Severity, error, info, warning
 from envcheck.read.requirements_file import ParsedRequirement, RequirementsFile
 from envcheck.read.requirements_parser import Parser
 
@@ -24,6 +24,17 @@ def parse_requirements(path: Path, root: Optional[Path] = None) -> RequirementsF
     root = (root or path.parent).resolve()
     result = RequirementsFile(path=path)
     Parser(result, root).parse(path.resolve(), constraint=False, chain=[], origin=None)
+    _cross_checks(result, root)
+    return result
+
+
+def parse_entries(path: Path, entries: list[tuple[int, str]], root: Path,
+                  options_allowed: bool = False) -> RequirementsFile:
+    """Requirement lines written inside ``path`` (``(line, text)``), parsed with the same
+    rules as requirements.txt; ``-r`` includes (``options_allowed``) are relative to it."""
+    root = root.resolve()
+    result = RequirementsFile(path=path)
+    Parser(result, root).parse_entries(path.resolve(), entries, options_allowed)
     _cross_checks(result, root)
     return result
 
@@ -65,22 +76,28 @@ def _cross_checks(result: RequirementsFile, root: Path) -> None:
 
 # --------------------------------------------------------------------------- checks
 
-def check_parse(reqs: RequirementsFile, duration_s: float = 0.0) -> CheckResult:
-    findings = list(reqs.findings)
-    if reqs.ok:
+def check_parse(reqs: RequirementsFile, duration_s: float = 0.0,
+                also: Sequence[Finding] = (), source_note: str = "",
+                details: Optional[dict[str, object]] = None) -> CheckResult:
+    """``requirements.parse``: the file's findings, ``also`` (other environment sources'
+    findings and where they disagree), and a count when nothing failed."""
+    findings = list(reqs.findings) + list(also)
+    if reqs.ok and not any(f.severity is Severity.ERROR for f in also):
         n = len(reqs.direct)
         findings.append(info(f"{n} requirement{'s' if n != 1 else ''}"
                              + (f", {len(reqs.constraints)} constraints" if reqs.constraints else "")
-                             + (f" from {len(reqs.files)} files" if len(reqs.files) > 1 else "")))
+                             + (f" from {len(reqs.files)} files" if len(reqs.files) > 1 else "")
+                             + source_note, details=details or {}))
     return checks.REQUIREMENTS_PARSE.result(findings, duration_s)
 
 
 def check_pinned(reqs: RequirementsFile, root: Optional[Path] = None,
-                 duration_s: float = 0.0) -> CheckResult:
+                 duration_s: float = 0.0, locked: Iterable[str] = ()) -> CheckResult:
     """A warning for every direct requirement not pinned exactly (``--strict``: failure).
 
-    A requirement pinned by a ``-c`` constraint counts as pinned; URL requirements are
-    judged by ``requirements.parse`` instead.
+    A requirement pinned by a ``-c`` constraint, or by the lock that gets installed
+    (``locked``: its canonical names), counts as pinned; URL requirements are judged by
+    ``requirements.parse`` instead.
     """
     root = (root or reqs.path.parent).resolve()
 
@@ -91,6 +108,7 @@ def check_pinned(reqs: RequirementsFile, root: Optional[Path] = None,
             return str(path)
 
     constrained = {c.name: c.pinned_version for c in reqs.constraints if c.pinned_version}
+    constrained.update((name, "locked") for name in locked)
     findings: list[Finding] = []
     for req in reqs.direct:
         if req.requirement.url or req.pinned_version is not None:

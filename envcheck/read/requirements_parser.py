@@ -95,6 +95,19 @@ class Parser:
         for line_no, line in logical_lines(text):
             self._line(path, line_no, line, constraint, chain + [path])
 
+    def parse_entries(self, path: Path, entries: list[tuple[int, str]],
+                      options_allowed: bool) -> None:
+        """Lines written inside another file (pyproject's ``dependencies``, a conda
+        ``pip:`` section, a lock turned into lines): each read as that file's line, so
+        findings name it.  Without ``options_allowed`` a line is a requirement or an error."""
+        self.result.files.append(path)
+        for line_no, line in entries:
+            if line.startswith("-") and not options_allowed:
+                self.add(Severity.ERROR, f"{line!r} is not a requirement (options belong in "
+                         f"requirements.txt)", path, line_no, requirement=line)
+                continue
+            self._line(path, line_no, line, False, [path])
+
     def _read(self, path: Path, origin: Optional[tuple[Path, int]]) -> Optional[str]:
         # Findings point at the including line when there is one, else at the file itself.
         at_path, at_line = (path, None) if origin is None else origin

@@ -238,13 +238,22 @@ def position(root: Any, path: list[Any]) -> Location:
 
 def key_lines(text: str) -> dict[tuple[str, ...], int]:
     """1-based line of every mapping key, by key path (for findings on MLmodel)."""
-    out: dict[tuple[str, ...], int] = {}
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError:
-        return out
+        return {}
+    return _node_lines(node)
+
+
+def _node_lines(node: Optional[Node]) -> dict[tuple[str, ...], int]:
+    out: dict[tuple[str, ...], int] = {}
+    # The walk visits each node once: an alias repeated (or recursive) is not walked again.
+    seen: set[int] = set()
 
     def walk(current: Any, prefix: tuple[str, ...]) -> None:
+        if id(current) in seen:
+            return
+        seen.add(id(current))
         if isinstance(current, yaml.MappingNode):
             for key, value in current.value:
                 path = prefix + (str(key.value),)
@@ -255,21 +264,40 @@ def key_lines(text: str) -> dict[tuple[str, ...], int]:
                 out[prefix + (str(index),)] = item.start_mark.line + 1
                 walk(item, prefix + (str(index),))
 
-    walk(node, ())
+    if node is not None:
+        walk(node, ())
     return out
 
 
+MAX_YAML_BYTES = 5_000_000
+
+
 def load_yaml_lines(path: Path, shown: str) -> tuple[Any, dict[tuple[str, ...], int], Optional[Finding]]:
-    """(data, :func:`key_lines`, None), or (None, {}, the error) when ``path`` cannot be read."""
+    """(data, :func:`key_lines`, None), or (None, {}, the error) when ``path`` cannot be read.
+
+    An oversized file, an alias bomb and a recursive alias are refused before anything
+    walks the document (``yaml.safe_load`` itself keeps aliases shared, but every walk of
+    the result would expand them)."""
     try:
+        size = path.stat().st_size
+        if size > MAX_YAML_BYTES:
+            return None, {}, error(f"{shown} is {size} bytes; files over {MAX_YAML_BYTES} "
+                                   f"bytes are refused", file=shown)
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         return None, {}, error(f"{shown} cannot be read: {exc}", file=shown)
     try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        if node is not None:
+            _check_alias_expansion(node)
         data = yaml.safe_load(text)
+    except MetadataYAMLError as exc:
+        return None, {}, error(f"{shown}: {exc.message}", file=shown, line=exc.line)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         return None, {}, error(f"{shown} is not valid YAML: {problem}", file=shown, line=line)
-    return data, key_lines(text), None
+    except RecursionError:
+        return None, {}, error(f"{shown} is nested too deeply to read", file=shown)
+    return data, _node_lines(node), None

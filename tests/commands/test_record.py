@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 import shutil
 import sys
 import textwrap
@@ -257,3 +258,44 @@ def test_refuses_bad_inputs_before_running_anything(tmp_path: Path) -> None:
     with pytest.raises(RecordError, match="cannot record: .*rows.csv: columns do not match "
                                           "input_features \\(missing b\\)"):
         record(pkg, HOST, {}, "3.11.7", Options(), inputs_path=csv)
+
+
+# --------------------------------------------------------------------------- MLflow
+
+@pytest.mark.slow
+def test_record_then_check_an_mlflow_model_directory(tmp_path: Path,
+                                                     envcheck_cache: Path) -> None:
+    """`record` writes reference/ into an MLflow model directory (MLmodel, python_env.yaml,
+    skops model, no metadata.yaml); `check` then compares against it and passes, and a
+    changed recorded output fails predict.smoke."""
+    import envcheck
+    from conftest import FIXTURES
+    from envcheck.commands.record import record_package
+
+    model_dir = tmp_path / "churn-skops"
+    shutil.copytree(FIXTURES / "mlflow" / "churn-skops", model_dir)
+    summary = record_package(model_dir, Options(cache_dir=envcheck_cache), None, False)
+    assert summary.startswith("recorded reference/ for churn-model: ")
+    reference = model_dir / "reference"
+    assert sorted(p.name for p in reference.iterdir()) == [
+        "environment.json", "inputs.json", "outputs.json"]
+    recorded = json.loads((reference / "environment.json").read_text())
+    assert recorded["packages"]["scikit-learn"] == "1.5.2"
+    assert recorded["python"].startswith("3.11.")
+    assert not (model_dir / "metadata.yaml").exists()  # nothing else written into it
+
+    package = envcheck.check(model_dir, cache_dir=envcheck_cache).packages[0]
+    by_id = {c.id: c for c in package.checks}
+    assert package.status is Status.PASS, [(c.id, c.status, c.headline) for c in package.checks]
+    for check_id in ("artifacts.integrity", "env.drift", "predict.smoke"):
+        assert by_id[check_id].status is Status.PASS, (check_id, by_id[check_id].headline)
+    assert re.match(r"\d+ predicted values match ", by_id["predict.smoke"].headline), \
+        by_id["predict.smoke"].headline
+
+    outputs = json.loads((reference / "outputs.json").read_text())
+    values = outputs["output"]["values"]
+    values[0] = 1 - values[0] if isinstance(values[0], (int, float)) else values[0]
+    (reference / "outputs.json").write_text(json.dumps(outputs))
+    changed = envcheck.check(model_dir, cache_dir=envcheck_cache).packages[0]
+    assert changed.check("predict.smoke").status is Status.FAIL
+    assert changed.status is Status.FAIL

@@ -66,6 +66,22 @@ def test_hooks_file_has_what_pre_commit_requires() -> None:
     ("models/churn/pipeline.joblib", True),
     ("models/churn/reference/outputs.json", True),
     ("models/churn/.python-version", True),
+    ("models/churn-mlflow/MLmodel", True),
+    ("models/churn-mlflow/python_env.yaml", True),
+    ("models/churn-mlflow/conda.yaml", True),
+    ("models/churn-mlflow/model.skops", True),
+    ("models/churn-mlflow/input_example.json", True),
+    ("models/churn/pyproject.toml", True),
+    ("models/churn/uv.lock", True),
+    ("models/churn/pylock.toml", True),
+    ("models/churn/pylock.churn.toml", True),
+    ("models/churn/environment.yml", True),
+    ("models/churn/setup.sh", True),
+    # BentoML's marker files, so that registering the format is all it takes.
+    ("bentos/churn/bentofile.yaml", True),
+    ("bentos/churn/bento.yaml", True),
+    ("models/churn/model.yaml", True),
+    ("models/churn/uv.lock.bak", False),
     ("models/churn/train.py", False),
     ("docs/requirements.txt.bak", False),
     ("models/churn/other_metadata.yaml", False),
@@ -96,6 +112,47 @@ def test_package_root_stops_at_the_repository(repo: Path, tmp_path: Path) -> Non
     (tmp_path / "metadata.yaml").write_text("name: outside\n", encoding="utf-8")
     assert package_root("scripts/train.py") is None
     assert package_root(tmp_path / "elsewhere.txt") == tmp_path  # its own dir still counts
+
+
+def test_package_root_recognises_mlflow_model_directories(repo: Path) -> None:
+    mlflow_dir = repo / "models" / "churn-mlflow"
+    shutil.copytree(FIXTURES / "mlflow" / "churn-skops", mlflow_dir)
+    assert package_root("models/churn-mlflow/MLmodel") == mlflow_dir
+    assert package_root("models/churn-mlflow/requirements.txt") == mlflow_dir
+    assert package_root("models/churn-mlflow/model.skops") == mlflow_dir
+
+
+def test_package_root_asks_every_registered_format(repo: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The extension point: a format added to read.formats.FORMATS (BentoML) is
+    recognised by the hook with no change to it."""
+    from envcheck.integrations import precommit
+
+    class Bento:
+        name = "bento"
+
+        def detect(self, path: Path) -> bool:
+            return (path / "bentofile.yaml").is_file()
+
+    bento = repo / "bentos" / "churn"
+    bento.mkdir(parents=True)
+    (bento / "bentofile.yaml").write_text("service: service:svc\n", encoding="utf-8")
+    assert package_root("bentos/churn/bentofile.yaml") is None
+    monkeypatch.setattr(precommit, "FORMATS", (*precommit.FORMATS, Bento()))
+    assert package_root("bentos/churn/bentofile.yaml") == bento
+
+
+def test_hook_checks_an_mlflow_directory(repo: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    shutil.copytree(FIXTURES / "mlflow" / "churn-mismatch", repo / "models" / "mlflow-bad")
+    code = main(["--static", "--format", "json", "models/mlflow-bad/requirements.txt"])
+    [package] = _json_report(capsys)["packages"]
+    assert package["path"] == "models/mlflow-bad"
+    versions = next(c for c in package["checks"] if c["id"] == "pickle.versions")
+    assert versions["status"] == "fail"
+    assert "records sklearn_version 1.5.2" in versions["findings"][0]["message"]
+    assert "scikit-learn==1.6.1" in versions["findings"][0]["message"]
+    assert code == 1
 
 
 def test_package_roots_dedupe_in_order(repo: Path) -> None:
