@@ -120,6 +120,7 @@ def read_bentoml_package(path: Path, options: Options
         pkg.pins = reqs.pins()
         results.append(requirements.check_parse(reqs, parse_duration))
         pinned = requirements.check_pinned(reqs, root)
+        _show_synthesized_as_model_yaml(pkg, reqs, pinned.findings)
         results.append(checks.REQUIREMENTS_PINNED.result(
             pinned.findings + loader_requirement_findings(pkg, reqs), pinned.duration_s))
         pkg.version_findings = context_version_findings(pkg, reqs)
@@ -222,7 +223,8 @@ def _synthesized_requirements(pkg: BentomlModelPackage, layout: list[Finding]) -
     model = pkg.model
     assert model is not None
     pins = dict(model.framework_versions)
-    for dist in MODULES.get(model.module, ("", "", ()))[2]:
+    # The loader's libraries, and pandas: envcheck calls predict() with a DataFrame.
+    for dist in (*MODULES.get(model.module, ("", "", ()))[2], "pandas"):
         if dist not in pins and not (dist == "joblib" and "scikit-learn" in pins):
             pins[dist] = ""
     lines = [f"{dist}=={version}" if version else dist for dist, version in sorted(pins.items())]
@@ -230,11 +232,9 @@ def _synthesized_requirements(pkg: BentomlModelPackage, layout: list[Finding]) -
     generated = directory / REQUIREMENTS_FILE
     generated.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
     reqs = parse_requirements(generated, pkg.root)
-    for finding in reqs.findings:
-        if finding.file == str(generated.resolve()):
-            finding.file, finding.line = MODEL_YAML, model.lines.get(("context", "framework_versions"))
     pkg.requirements_path = pkg.metadata_path
     pkg.environment_source = SYNTHESIZED
+    _show_synthesized_as_model_yaml(pkg, reqs, reqs.findings)
     layout.append(warning(
         f"no {REQUIREMENTS_FILE} beside {MODEL_YAML} (BentoML keeps none in its model store): "
         f"the environment is synthesized from {SYNTHESIZED}: {', '.join(lines) or 'nothing'}; "
@@ -242,6 +242,17 @@ def _synthesized_requirements(pkg: BentomlModelPackage, layout: list[Finding]) -
         f"declare it", file=MODEL_YAML, line=model.lines.get(("context", "framework_versions")),
         details={"synthesized": lines, "source": SYNTHESIZED}))
     return reqs
+
+
+def _show_synthesized_as_model_yaml(pkg: BentomlModelPackage, reqs: Any,
+                                    findings: list[Finding]) -> None:
+    """Findings on the generated requirements file name model.yaml's framework_versions."""
+    if pkg.environment_source != SYNTHESIZED or pkg.model is None:
+        return
+    for finding in findings:
+        if finding.file in (str(reqs.path), str(Path(reqs.path).resolve())):
+            finding.file = MODEL_YAML
+            finding.line = pkg.model.lines.get(("context", "framework_versions"))
 
 
 def _contract(pkg: BentomlModelPackage) -> list[Finding]:

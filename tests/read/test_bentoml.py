@@ -115,7 +115,7 @@ def test_store_entry_without_requirements_synthesizes_them(tmp_path: Path) -> No
     (entry / "requirements.txt").unlink()
     pkg, results = read(entry)
     assert pkg.environment_source == "model.yaml context.framework_versions"
-    assert pkg.requirement_lines == ["scikit-learn==1.5.2"]
+    assert pkg.requirement_lines == ["pandas", "scikit-learn==1.5.2"]
     assert pkg.requirements_ok and pkg.pins == {"scikit-learn": "1.5.2"}
     layout = results["package.layout"]
     assert layout.status is Status.WARN
@@ -123,8 +123,12 @@ def test_store_entry_without_requirements_synthesizes_them(tmp_path: Path) -> No
     assert warned.message.startswith(
         "no requirements.txt beside model.yaml (BentoML keeps none in its model store): the "
         "environment is synthesized from model.yaml context.framework_versions: "
-        "scikit-learn==1.5.2; everything else is unpinned")
+        "pandas, scikit-learn==1.5.2; everything else is unpinned")
     assert (warned.file, warned.line) == ("model.yaml", 9)
+    # pandas is unpinned (nothing records its version): requirements.pinned says so.
+    [unpinned] = results["requirements.pinned"].findings
+    assert unpinned.message.startswith("pandas is not pinned (any version)")
+    assert unpinned.file == "model.yaml"
     assert sorted(p.name for p in entry.iterdir()) == ["model.yaml", "saved_model.pkl"]
 
 
