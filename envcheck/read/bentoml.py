@@ -31,7 +31,12 @@ from typing import Any, Optional
 from envcheck.model import checks
 from envcheck.model.findings import CheckResult, Finding, Severity, error, info, warning
 from envcheck.model.options import Options
-from envcheck.model.package import LOCK_FILE, METADATA_FILE, REQUIREMENTS_FILE, ModelPackage
+from envcheck.model.package import (
+    LOCK_FILE,
+    METADATA_FILE,
+    REQUIREMENTS_FILE,
+    ModelPackage,
+)
 from envcheck.read import requirements
 from envcheck.read.bentoml_bento import (
     bento_model_tags,

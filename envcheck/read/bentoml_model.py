@@ -17,7 +17,12 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from envcheck.model.findings import Finding, error, info, warning
-from envcheck.read.bentoml_package import MODEL_YAML, MODULES, BentoModel, BentomlModelPackage
+from envcheck.read.bentoml_package import (
+    MODEL_YAML,
+    MODULES,
+    BentomlModelPackage,
+    BentoModel,
+)
 from envcheck.read.yaml_positions import load_yaml_lines
 
 

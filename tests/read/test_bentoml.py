@@ -139,8 +139,8 @@ def test_requirements_missing_the_framework_is_an_error(tmp_path: Path) -> None:
     pinned = results["requirements.pinned"]
     assert pinned.status is Status.FAIL
     assert [f.message for f in pinned.findings] == [
-        "scikit-learn is not in requirements.txt, but bentoml.sklearn needs it to load "
-        "churn:s6npszhpqkx5sax4: add scikit-learn==1.5.2"]
+        ("scikit-learn is not in requirements.txt, but bentoml.sklearn needs it to load "
+        "churn:s6npszhpqkx5sax4: add scikit-learn==1.5.2")]
 
 
 @pytest.mark.parametrize("fixture,sklearn", [(BENTO_MATCH, "1.5.2"), (BENTO_MISMATCH, "1.6.1")])
@@ -186,9 +186,9 @@ def test_bento_without_its_models_says_how_to_export(tmp_path: Path) -> None:
     layout = results["package.layout"]
     assert layout.status is Status.FAIL
     assert [f.message for f in layout.findings] == [
-        "bento.yaml names model churn:s6npszhpqkx5sax4 but models/churn/s6npszhpqkx5sax4/ "
+        ("bento.yaml names model churn:s6npszhpqkx5sax4 but models/churn/s6npszhpqkx5sax4/ "
         "is missing: a bento in the local store keeps its models outside it; export it with "
-        "`bentoml export churn --output folder` (it copies the models in)"]
+        "`bentoml export churn --output folder` (it copies the models in)")]
     assert results["interface.contract"].status is Status.FAIL
     assert pkg.model is None
 
@@ -201,9 +201,9 @@ def test_python_version_txt_of_older_bentos_wins(tmp_path: Path) -> None:
                                                              "env/python/version.txt")
     python = [f for f in pkg.version_findings if "context.python_version" in f.message]
     assert [f.message for f in python] == [
-        f"{MODEL_DIR}/model.yaml: the model was saved with Python 3.11.7 "
+        (f"{MODEL_DIR}/model.yaml: the model was saved with Python 3.11.7 "
         f"(context.python_version) but env/python/version.txt asks for Python 3.10.13: a "
-        f"pickle may not load under another Python"]
+        f"pickle may not load under another Python")]
     assert python[0].severity is Severity.WARNING
 
 
