@@ -118,11 +118,7 @@ def read_bentoml_package(path: Path, options: Options
         results += [checks.REQUIREMENTS_PARSE.skipped(reason),
                     checks.REQUIREMENTS_PINNED.skipped(reason)]
     else:
-        pkg.requirements_ok = reqs.ok
-        pkg.requirement_lines = reqs.install_lines()
-        pkg.constraint_lines = reqs.constraint_lines()
-        pkg.installer_options = reqs.option_lines()
-        pkg.pins = reqs.pins()
+        requirements.adopt_requirements(pkg, reqs)
         results.append(requirements.check_parse(reqs, parse_duration))
         pinned = requirements.check_pinned(reqs, root)
         _show_synthesized_as_model_yaml(pkg, reqs, pinned.findings)

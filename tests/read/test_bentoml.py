@@ -21,7 +21,11 @@ STORE_MATCH = BENTOML / "store-match"
 STORE_MISMATCH = BENTOML / "store-mismatch"
 BENTO_MATCH = BENTOML / "bento-match"
 BENTO_MISMATCH = BENTOML / "bento-mismatch"
-MODEL_DIR = "models/churn/s6npszhpqkx5sax4"
+# BentoML names versions at random: read them from the fixtures, which the script rewrites.
+VERSION = (STORE_MATCH / "model.yaml").read_text().split("\nversion: ")[1].split()[0]
+TAG = f"churn:{VERSION}"
+BENTO_VERSION = (BENTO_MATCH / "bento.yaml").read_text().split("\nversion: ")[1].split()[0]
+MODEL_DIR = f"models/churn/{VERSION}"
 FEATURES = [{"name": "tenure", "type": "float"}, {"name": "monthly_charges", "type": "float"},
             {"name": "num_tickets", "type": "int"}]
 READ_IDS = ["package.layout", "metadata.schema", "package.settings", "requirements.parse",
@@ -51,10 +55,10 @@ def test_model_store_entry_read_like_a_package(fixture: Path, sklearn: str) -> N
     assert list(results) == READ_IDS
     assert all(r.status is Status.PASS for r in results.values()), results
     assert pkg.kind == "model" and pkg.model is not None
-    assert pkg.model.tag == "churn:s6npszhpqkx5sax4" and pkg.model.module == "bentoml.sklearn"
+    assert pkg.model.tag == TAG and pkg.model.module == "bentoml.sklearn"
     assert pkg.model.framework_versions == {"scikit-learn": "1.5.2"}
     assert (pkg.model.bentoml_version, pkg.model.python_version) == ("1.4.40", "3.11.7")
-    assert pkg.name == "churn" and pkg.metadata["version"] == "s6npszhpqkx5sax4"
+    assert pkg.name == "churn" and pkg.metadata["version"] == VERSION
     assert pkg.python_version == "3.11.7"
     assert pkg.python_version_file == "model.yaml context.python_version"
     assert [p.name for p in pkg.artifacts] == ["saved_model.pkl"]  # not requirements.txt
@@ -74,7 +78,7 @@ def test_loader_reads_the_joblib_file_outside_the_package() -> None:
     assert f"MODEL_FILE = {str(STORE_MATCH.resolve() / 'saved_model.pkl')!r}" in source
     assert "import bentoml" not in source
     [finding] = results["interface.contract"].findings
-    assert finding.message == ("no interface.py: envcheck loads churn:s6npszhpqkx5sax4 "
+    assert finding.message == (f"no interface.py: envcheck loads {TAG} "
                                "(bentoml.sklearn, joblib) from saved_model.pkl with a "
                                "generated loader, without bentoml")
 
@@ -101,7 +105,7 @@ def test_context_mismatching_the_pin_fails_pickle_versions(tmp_path: Path) -> No
     assert (finding.file, finding.line) == ("requirements.txt", 1)
     assert finding.details == {"library": "scikit-learn", "recorded": "1.5.2",
                                "pinned": "1.6.1", "recorded_in": "model.yaml",
-                               "model": "churn:s6npszhpqkx5sax4"}
+                               "model": TAG}
     report = envcheck.check(STORE_MISMATCH, static=True, cache_dir=tmp_path)
     package = report.packages[0]
     assert package.check("pickle.versions").status is Status.FAIL
@@ -140,7 +144,7 @@ def test_requirements_missing_the_framework_is_an_error(tmp_path: Path) -> None:
     assert pinned.status is Status.FAIL
     assert [f.message for f in pinned.findings] == [
         ("scikit-learn is not in requirements.txt, but bentoml.sklearn needs it to load "
-        "churn:s6npszhpqkx5sax4: add scikit-learn==1.5.2")]
+        f"{TAG}: add scikit-learn==1.5.2")]
 
 
 @pytest.mark.parametrize("fixture,sklearn", [(BENTO_MATCH, "1.5.2"), (BENTO_MISMATCH, "1.6.1")])
@@ -149,7 +153,7 @@ def test_bento_read_from_its_own_files(fixture: Path, sklearn: str) -> None:
     assert list(results) == READ_IDS
     assert pkg.kind == "bento" and pkg.model is not None and pkg.other_models == []
     assert pkg.model.directory == fixture.resolve() / MODEL_DIR
-    assert pkg.name == "churn" and pkg.metadata["version"] == "tybmtwxpqkwl6ax4"
+    assert pkg.name == "churn" and pkg.metadata["version"] == BENTO_VERSION
     assert pkg.metadata["input_features"] == FEATURES  # from bento.yaml's API schema
     assert (pkg.python_version, pkg.python_version_file) == ("3.11",
                                                              "bento.yaml image.python_version")
@@ -173,7 +177,9 @@ def test_bento_versions_named_both_ways(tmp_path: Path) -> None:
         f"{MODEL_DIR}/model.yaml records scikit-learn 1.5.2 in context.framework_versions "
         f"(the model was saved with it) but env/python/requirements.txt pins "
         f"scikit-learn==1.6.1")
-    assert (mismatch.file, mismatch.line) == ("env/python/requirements.txt", 62)
+    lock = (BENTO_MISMATCH / "env/python/requirements.txt").read_text().splitlines()
+    assert (mismatch.file, mismatch.line) == ("env/python/requirements.txt",
+                                              lock.index("scikit-learn==1.6.1") + 1)
     report = envcheck.check(BENTO_MISMATCH, static=True, cache_dir=tmp_path)
     assert report.packages[0].check("pickle.versions").status is Status.FAIL
     assert report.exit_code == 1
@@ -186,7 +192,7 @@ def test_bento_without_its_models_says_how_to_export(tmp_path: Path) -> None:
     layout = results["package.layout"]
     assert layout.status is Status.FAIL
     assert [f.message for f in layout.findings] == [
-        ("bento.yaml names model churn:s6npszhpqkx5sax4 but models/churn/s6npszhpqkx5sax4/ "
+        (f"bento.yaml names model {TAG} but {MODEL_DIR}/ "
         "is missing: a bento in the local store keeps its models outside it; export it with "
         "`bentoml export churn --output folder` (it copies the models in)")]
     assert results["interface.contract"].status is Status.FAIL
@@ -216,7 +222,7 @@ def test_unknown_framework_is_a_contract_error(tmp_path: Path) -> None:
     contract = results["interface.contract"]
     assert contract.status is Status.FAIL
     assert contract.findings[0].message == (
-        "churn:s6npszhpqkx5sax4 was saved by bentoml.xgboost (model.yaml): envcheck loads "
+        f"{TAG} was saved by bentoml.xgboost (model.yaml): envcheck loads "
         "bentoml.picklable_model and bentoml.sklearn models only")
 
 
