@@ -19,6 +19,7 @@ from envcheck.read.formats import format_of, read_package
 BENTOML = FIXTURES / "bentoml"
 STORE_MATCH = BENTOML / "store-match"
 STORE_MISMATCH = BENTOML / "store-mismatch"
+STORE_PICKLABLE = BENTOML / "store-picklable"
 BENTO_MATCH = BENTOML / "bento-match"
 BENTO_MISMATCH = BENTOML / "bento-mismatch"
 # BentoML names versions at random: read them from the fixtures, which the script rewrites.
@@ -81,6 +82,20 @@ def test_loader_reads_the_joblib_file_outside_the_package() -> None:
     assert finding.message == (f"no interface.py: envcheck loads {TAG} "
                                "(bentoml.sklearn, joblib) from saved_model.pkl with a "
                                "generated loader, without bentoml")
+
+
+def test_picklable_model_is_read_with_cloudpickle() -> None:
+    pkg, results = read(STORE_PICKLABLE)
+    assert all(r.status is Status.PASS for r in results.values()), results
+    assert pkg.model is not None and pkg.model.module == "bentoml.picklable_model"
+    cloudpickle = pkg.model.framework_versions["cloudpickle"]
+    assert pkg.pins["cloudpickle"] == cloudpickle
+    source = pkg.interface_path.read_text()
+    assert "FORMAT = 'cloudpickle'" in source and "RECORDED_SKLEARN = None" in source
+    [finding] = pkg.version_findings
+    assert finding.message == (f"model.yaml: context.framework_versions records cloudpickle "
+                               f"{cloudpickle} and requirements.txt pins "
+                               f"cloudpickle=={cloudpickle}")
 
 
 def test_context_matching_the_pin_is_named_with_both_versions(tmp_path: Path) -> None:

@@ -59,6 +59,22 @@ def test_store_entry_with_synthesized_env_records_and_passes(envcheck_cache: Pat
 
 
 @pytest.mark.slow
+def test_picklable_model_loads_with_cloudpickle(envcheck_cache: Path, tmp_path: Path) -> None:
+    entry = tmp_path / "store-picklable"
+    shutil.copytree(BENTOML / "store-picklable", entry)
+    inputs = tmp_path / "rows.json"
+    inputs.write_text('{"columns": ["tenure", "monthly_charges", "num_tickets"], '
+                      '"data": [[1.5, 20.0, 0], [70.2, 110.0, 1]]}', encoding="utf-8")
+    envcheck.record(entry, inputs=inputs, cache_dir=envcheck_cache)
+    report = envcheck.check(entry, cache_dir=envcheck_cache)
+    package = report.packages[0]
+    assert report.exit_code == 0, statuses(package)
+    assert package.check("load").findings[0].message.startswith(
+        "loaded sklearn.pipeline.Pipeline in ")
+    assert package.check("predict.smoke").status is Status.PASS
+
+
+@pytest.mark.slow
 def test_store_entry_mismatch_fails_naming_both_versions(envcheck_cache: Path,
                                                          tmp_path: Path) -> None:
     entry = tmp_path / "store-mismatch"
