@@ -37,7 +37,7 @@ from envcheck.model.package import (
     REQUIREMENTS_FILE,
     ModelPackage,
 )
-from envcheck.read import requirements
+from envcheck.read import lockfile, requirements
 from envcheck.read.bentoml_bento import (
     bento_model_tags,
     bento_python,
@@ -197,7 +197,29 @@ def _synthesize_metadata(pkg: BentomlModelPackage) -> dict[str, Any]:
 
 
 def _read_environment(pkg: BentomlModelPackage, layout: list[Finding]) -> Any:
-    """The RequirementsFile of the package's environment, or None (a layout error)."""
+    """The RequirementsFile of the package's environment, or None (a layout error): the
+    declared one, or the ``requirements.lock`` ``envcheck lock`` wrote beside it."""
+    declared = _declared_requirements(pkg, layout)
+    lock_path = pkg.root / LOCK_FILE
+    if declared is None or not declared.ok or not lock_path.is_file():
+        return declared
+    # Installed exactly, like a native package's lock; where the two disagree is a warning.
+    locked = parse_requirements(lock_path, pkg.root)
+    synthesized = pkg.environment_source == SYNTHESIZED
+    disagreements = lockfile.lock_findings(
+        declared.direct, lock_path, MODEL_YAML if synthesized else pkg.environment_source)
+    if synthesized and pkg.model is not None:
+        line = pkg.model.lines.get(("context", "framework_versions"))
+        for finding in disagreements:
+            finding.line = line
+        # The lock pins everything: the synthesized lines are only what it is compared with.
+        layout[:] = [f for f in layout if f.details.get("source") != SYNTHESIZED]
+    locked.findings[:0] = disagreements
+    pkg.requirements_path, pkg.environment_source = lock_path, LOCK_FILE
+    return locked
+
+
+def _declared_requirements(pkg: BentomlModelPackage, layout: list[Finding]) -> Any:
     if pkg.kind == "bento":
         if not pkg.requirements_path.is_file():
             layout.append(error(f"{BENTO_REQUIREMENTS} is missing: without it a fresh machine "
@@ -206,11 +228,10 @@ def _read_environment(pkg: BentomlModelPackage, layout: list[Finding]) -> Any:
             return None
         pkg.environment_source = BENTO_REQUIREMENTS
         return parse_requirements(pkg.requirements_path, pkg.root)
-    for name in (LOCK_FILE, REQUIREMENTS_FILE):  # the user's, beside model.yaml
-        if (pkg.root / name).is_file():
-            pkg.requirements_path = pkg.root / name
-            pkg.environment_source = name
-            return parse_requirements(pkg.requirements_path, pkg.root)
+    if (pkg.root / REQUIREMENTS_FILE).is_file():  # the user's, beside model.yaml
+        pkg.requirements_path = pkg.root / REQUIREMENTS_FILE
+        pkg.environment_source = REQUIREMENTS_FILE
+        return parse_requirements(pkg.requirements_path, pkg.root)
     if pkg.model is None:
         layout.append(error(f"{MODEL_YAML} could not be read and there is no "
                             f"{REQUIREMENTS_FILE}: no environment to build", file=MODEL_YAML))

@@ -255,3 +255,34 @@ def test_reading_writes_nothing_into_the_package(tmp_path: Path) -> None:
     before = sorted(str(p.relative_to(bento)) for p in bento.rglob("*"))
     read(bento)
     assert sorted(str(p.relative_to(bento)) for p in bento.rglob("*")) == before
+
+
+@pytest.mark.parametrize("fixture,declared", [(STORE_MATCH, "requirements.txt"),
+                                              (BENTO_MATCH, "env/python/requirements.txt")])
+def test_lock_from_envcheck_lock_is_installed_and_compared(tmp_path: Path, fixture: Path,
+                                                           declared: str) -> None:
+    package = copy(fixture, tmp_path)
+    (package / "requirements.lock").write_text("numpy==2.1.3\npandas==2.2.3\n"
+                                               "scikit-learn==1.6.1\n", encoding="utf-8")
+    pkg, results = read(package)
+    assert pkg.environment_source == "requirements.lock"
+    assert pkg.requirement_lines == ["numpy==2.1.3", "pandas==2.2.3", "scikit-learn==1.6.1"]
+    stale = [f for f in results["requirements.parse"].findings
+             if f.severity is Severity.WARNING and "scikit-learn" in f.message]
+    assert [(f.file, f.message) for f in stale] == [(declared, (
+        "scikit-learn==1.5.2 disagrees with requirements.lock, which pins scikit-learn==1.6.1: "
+        "the lock is stale; regenerate it with 'envcheck lock --force'"))]
+    [versions] = pkg.version_findings
+    assert versions.severity is Severity.ERROR and "requirements.lock pins " \
+        "scikit-learn==1.6.1" in versions.message
+
+
+def test_lock_beside_a_synthesized_env_replaces_its_warning(tmp_path: Path) -> None:
+    entry = copy(STORE_MATCH, tmp_path)
+    (entry / "requirements.txt").unlink()
+    (entry / "requirements.lock").write_text("pandas==2.2.3\nscikit-learn==1.5.2\n",
+                                             encoding="utf-8")
+    pkg, results = read(entry)
+    assert results["package.layout"].status is Status.PASS
+    assert results["requirements.parse"].status is Status.PASS
+    assert pkg.pins == {"pandas": "2.2.3", "scikit-learn": "1.5.2"}
