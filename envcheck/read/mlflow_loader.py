@@ -19,7 +19,7 @@ from pathlib import Path
 
 from envcheck.model.options import Options
 from envcheck.model.package import ModelPackage
-from envcheck.read.mlflow_package import MlflowModelPackage
+from envcheck.read.mlflow_package import MLMODEL_FILE, MlflowModelPackage
 
 LOADER_NAME = "envcheck_mlflow_loader.py"  # never "mlflow.py": it would shadow mlflow
 
@@ -61,6 +61,8 @@ FORMAT = {fmt!r}
 LOADER_MODULE = {loader_module!r}
 CODE_DIR = {code_dir!r}
 RECORDED_SKLEARN = {recorded!r}
+RECORDED_OTHERS = {recorded_others!r}  # distribution -> version recorded beside the model
+RECORDED_IN = {recorded_in!r}
 TRUSTED_BY_USER = {trusted_user!r}
 TRUSTED_BY_MODEL = {trusted_model!r}
 VERSION_TEXT = ("Trying to unpickle estimator %s from version %s when using version %s. "
@@ -73,6 +75,21 @@ class SkopsTrustWarning(UserWarning):
 
 class UntrustedTypesError(Exception):
     pass
+
+
+class RecordedVersionWarning(UserWarning):
+    """A library installed in another version than the one recorded beside the model."""
+
+
+def _installed(dist):
+    try:
+        from importlib.metadata import PackageNotFoundError, version
+    except ImportError:  # Python < 3.8: not compared here (the pins still are)
+        return None
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return None
 
 
 def _skops():
@@ -138,6 +155,12 @@ def load_model():
         # model.yaml) is the evidence: say it in scikit-learn's words.
         warnings.warn(VERSION_TEXT % (type(model).__name__, RECORDED_SKLEARN, installed),
                       UserWarning)
+    for dist, recorded in sorted(RECORDED_OTHERS.items()):
+        found = _installed(dist)
+        if found and found != recorded:
+            warnings.warn(RecordedVersionWarning(
+                "%s records %s %s (the model was saved with it) but %s %s is installed"
+                % (RECORDED_IN, dist, recorded, dist, found)))
     return model
 '''
 
@@ -154,14 +177,17 @@ def render_loader(pkg: MlflowModelPackage, trusted: list[str]) -> str:
         flavor=pkg.flavor, fmt=pkg.serialization_format,
         loader_module=pyfunc.get("loader_module") if isinstance(pyfunc, dict) else None,
         code_dir=str(pkg.root / code) if isinstance(code, str) else None,
-        recorded=pkg.sklearn_version, trusted_user=list(trusted),
+        recorded=pkg.sklearn_version, recorded_others={}, recorded_in=MLMODEL_FILE,
+        trusted_user=list(trusted),
         trusted_model=list(pkg.trusted_by_model))
 
 
 def render_source(**fields: object) -> str:
     """The loader's source: what it loads (``model_file``, ``flavor`` "sklearn" with
     ``fmt`` pickle|cloudpickle|skops|joblib, or a ``loader_module``), the scikit-learn
-    version ``recorded`` beside the model, the skops types trusted."""
+    version ``recorded`` beside the model (in ``recorded_in``) and ``recorded_others``
+    (distribution -> version: compared with the installed ones after loading), the skops
+    types trusted."""
     return _LOADER_TEMPLATE.format(**fields)
 
 

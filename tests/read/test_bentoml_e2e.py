@@ -72,6 +72,20 @@ def test_picklable_model_loads_with_cloudpickle(envcheck_cache: Path, tmp_path: 
     assert package.check("load").findings[0].message.startswith(
         "loaded sklearn.pipeline.Pipeline in ")
     assert package.check("predict.smoke").status is Status.PASS
+    # The context says another cloudpickle than the one installed (the same env): the
+    # loader says so after loading, naming both versions.
+    recorded = package.environment["packages"]["cloudpickle"]
+    text = (entry / "model.yaml").read_text(encoding="utf-8")
+    (entry / "model.yaml").write_text(text.replace(f"cloudpickle: {recorded}",
+                                                   "cloudpickle: 3.0.0"), encoding="utf-8")
+    package = envcheck.check(entry, cache_dir=envcheck_cache).packages[0]
+    warned = package.check("load.warnings")
+    assert warned.status is Status.WARN
+    assert any("RecordedVersionWarning" in f.message and
+               f"model.yaml context.framework_versions records cloudpickle 3.0.0 (the model "
+               f"was saved with it) but cloudpickle {recorded} is installed" in f.message
+               for f in warned.findings), warned.findings
+    assert package.check("pickle.versions").status is Status.FAIL  # against the pin, statically
 
 
 @pytest.mark.slow
