@@ -134,11 +134,13 @@ def _errors(findings: list[Finding]) -> bool:
 
 
 def _saved_files(directory: Path) -> list[Path]:
-    """What save_model wrote beside model.yaml (not the user's requirements or references)."""
+    """What save_model wrote beside model.yaml (not the user's requirements or references;
+    nothing a link takes outside the directory)."""
     own = {MODEL_YAML, REQUIREMENTS_FILE, LOCK_FILE}
+    inside = directory.resolve()
     return sorted(p for p in directory.rglob("*") if p.is_file() and not (
         p.parent == directory and p.name in own) and "reference" not in
-        p.relative_to(directory).parts[:1])
+        p.relative_to(directory).parts[:1] and p.resolve().is_relative_to(inside))
 
 
 def _read_bento(pkg: BentomlModelPackage, layout: list[Finding], schema: list[Finding]) -> None:
@@ -291,6 +293,10 @@ def _contract(pkg: BentomlModelPackage) -> list[Finding]:
         shown = pkg.relative(model_file) if model_file else "the saved model"
         return [error(f"{shown} is missing: {model.module} saves the model there, so there is "
                       f"nothing to load", file=pkg.model_yaml, details={"expected": shown})]
+    if not model_file.resolve().is_relative_to(pkg.root):
+        return [error(f"{pkg.relative(model_file)} points outside the package: envcheck loads "
+                      f"only what the package holds", file=pkg.model_yaml,
+                      details={"artifact": pkg.relative(model_file)})]
     pkg.interface_path = write_loader(model)
     findings = [info(f"no interface.py: envcheck loads {model.tag} ({model.module}, "
                      f"{model.serialization}) from {pkg.relative(model_file)} with a generated "

@@ -66,7 +66,9 @@ def model_directory(root: Path, tag: str) -> tuple[Optional[Path], Optional[Find
     name, _, version = tag.partition(":")
     models = (root / "models").resolve()
     directory = (models / name / version) if version else None
-    if directory is not None and not directory.resolve().is_relative_to(models):
+    # Resolved, links included: models/ itself must be the bento's, and the entry inside it.
+    inside = models.is_relative_to(root.resolve())
+    if directory is not None and not (inside and directory.resolve().is_relative_to(models)):
         return None, error(f"model tag {tag!r} in {BENTO_YAML} points outside models/",
                            file=BENTO_YAML, details={"model": tag})
     if directory is None or not directory.is_dir():

@@ -286,3 +286,39 @@ def test_lock_beside_a_synthesized_env_replaces_its_warning(tmp_path: Path) -> N
     assert results["package.layout"].status is Status.PASS
     assert results["requirements.parse"].status is Status.PASS
     assert pkg.pins == {"pandas": "2.2.3", "scikit-learn": "1.5.2"}
+
+
+def test_hostile_saved_model_is_stopped_before_anything_runs(tmp_path: Path) -> None:
+    entry = copy(STORE_MATCH, tmp_path)
+    canary = tmp_path / "canary"
+    # The saved model is found by content and inspected like any pickle: os.system is refused.
+    (entry / "saved_model.pkl").write_bytes(
+        b"cos\nsystem\n(S'touch " + str(canary).encode() + b"'\ntR.")
+    report = envcheck.check(entry, cache_dir=tmp_path / "cache")
+    package = report.packages[0]
+    safety = package.check("pickle.safety")
+    assert safety.status is Status.FAIL
+    assert "os.system" in safety.findings[0].message
+    assert {package.check(c).status for c in ("env.build", "load")} == {Status.SKIP}
+    assert report.exit_code == 1 and not canary.exists()
+
+
+def test_links_out_of_the_package_are_refused(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    shutil.copytree(STORE_MATCH, outside)
+    entry = copy(STORE_MATCH, tmp_path / "in")
+    (entry / "saved_model.pkl").unlink()
+    (entry / "saved_model.pkl").symlink_to(outside / "saved_model.pkl")
+    pkg, results = read(entry)
+    assert pkg.artifacts == []
+    contract = results["interface.contract"]
+    assert contract.status is Status.FAIL
+    assert contract.findings[0].message == ("saved_model.pkl points outside the package: "
+                                            "envcheck loads only what the package holds")
+    bento = copy(BENTO_MATCH, tmp_path / "bento")
+    shutil.move(str(bento / "models"), str(tmp_path / "models"))
+    (bento / "models").symlink_to(tmp_path / "models")
+    _, results = read(bento)
+    assert results["package.layout"].status is Status.FAIL
+    assert results["package.layout"].findings[0].message == \
+        f"model tag {TAG!r} in bento.yaml points outside models/"
