@@ -11,7 +11,7 @@ checked like a native package:
 * environment, model-store entry: BentoML keeps none beside it.  A ``requirements.lock`` or
   ``requirements.txt`` the user puts beside model.yaml is it; else envcheck synthesizes
   one from ``context.framework_versions`` (``scikit-learn==1.5.2``, the loader's libraries)
-  and says so in ``package.layout``.  Python: ``context.python_version``;
+  and says so in ``package.layout``.  Python: ``context.python_version``'s X.Y;
 * versions: ``context`` against the pins and Python (``pickle.versions``,
   :mod:`envcheck.read.bentoml_model`); the saved model's pickle is found by content and
   inspected like any other;
@@ -48,6 +48,7 @@ from envcheck.read.bentoml_loader import LOADER_NAME, write_loader
 from envcheck.read.bentoml_model import (
     context_version_findings,
     loader_requirement_findings,
+    minor_version,
     read_model_yaml,
 )
 from envcheck.read.bentoml_package import (
@@ -100,8 +101,10 @@ def read_bentoml_package(path: Path, options: Options
     else:
         pkg.model, found = read_model_yaml(root, MODEL_YAML)
         schema.extend(found)
-        if pkg.model is not None and pkg.model.python_version:
-            pkg.metadata["python_version"] = pkg.model.python_version
+        saved_with = minor_version(pkg.model.python_version) if pkg.model is not None else None
+        if saved_with is not None:
+            # A record of what saved the model, not a demand: any patch release of it.
+            pkg.metadata["python_version"] = saved_with
             pkg.python_version_file = f"{MODEL_YAML} context.python_version"
     pkg.metadata.update(_synthesize_metadata(pkg))
     pkg.metadata_ok = pkg.model is not None and not _errors(schema)

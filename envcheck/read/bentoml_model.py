@@ -74,7 +74,8 @@ def _same(a: str, b: str) -> bool:
         return a.strip() == b.strip()
 
 
-def _minor(text: Optional[str]) -> Optional[str]:
+def minor_version(text: Optional[str]) -> Optional[str]:
+    """``3.11`` of ``3.11.7``; None when the text is no version."""
     match = re.match(r"\s*(\d+)\.(\d+)", text or "")
     return f"{match.group(1)}.{match.group(2)}" if match else None
 
@@ -117,7 +118,7 @@ def context_version_findings(pkg: BentomlModelPackage, reqs: Any) -> list[Findin
 
 
 def _python_findings(pkg: BentomlModelPackage, model: BentoModel, shown: str) -> list[Finding]:
-    saved, target = _minor(model.python_version), _minor(pkg.python_version)
+    saved, target = minor_version(model.python_version), minor_version(pkg.python_version)
     if saved is None or target is None or saved == target:
         return []
     source = pkg.python_version_file or pkg.relative(pkg.metadata_path)
@@ -131,7 +132,7 @@ def _python_findings(pkg: BentomlModelPackage, model: BentoModel, shown: str) ->
 
 def _bentoml_findings(pkg: BentomlModelPackage, model: BentoModel, shown: str) -> list[Finding]:
     pinned = pkg.pins.get("bentoml")
-    if not model.bentoml_version or not pinned or _minor(model.bentoml_version) == _minor(pinned):
+    if not model.bentoml_version or not pinned or minor_version(model.bentoml_version) == minor_version(pinned):
         return []
     return [warning(f"{shown}: the model was saved by bentoml {model.bentoml_version} but the "
                     f"environment pins bentoml=={pinned}", file=shown,

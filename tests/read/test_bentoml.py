@@ -60,7 +60,7 @@ def test_model_store_entry_read_like_a_package(fixture: Path, sklearn: str) -> N
     assert pkg.model.framework_versions == {"scikit-learn": "1.5.2"}
     assert (pkg.model.bentoml_version, pkg.model.python_version) == ("1.4.40", "3.11.7")
     assert pkg.name == "churn" and pkg.metadata["version"] == VERSION
-    assert pkg.python_version == "3.11.7"
+    assert pkg.python_version == "3.11"  # context.python_version 3.11.7: any 3.11
     assert pkg.python_version_file == "model.yaml context.python_version"
     assert [p.name for p in pkg.artifacts] == ["saved_model.pkl"]  # not requirements.txt
     assert pkg.environment_source == "requirements.txt"
