@@ -26,7 +26,8 @@ def bento_python(root: Path, bento: dict[str, Any], lines: dict[tuple[str, ...],
     """(version, the file that declared it, findings)."""
     version_file = root / BENTO_PYTHON_VERSION
     if version_file.is_file():
-        text = version_file.read_text(encoding="utf-8", errors="replace").strip()
+        with version_file.open("rb") as handle:  # "3.11.7\n": a few bytes are all it needs
+            text = handle.read(64).decode("utf-8", "replace").strip()
         return (text or None), BENTO_PYTHON_VERSION, []
     for section in ("image", "docker"):
         block = bento.get(section)

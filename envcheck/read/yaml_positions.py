@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import re
+import stat
 from pathlib import Path
 from typing import Any, Iterable, Optional, Union
 
@@ -31,6 +32,8 @@ from envcheck.model.findings import Finding, error
 # Nodes that aliases may add on top of the nodes written in the file.  Real files use a
 # handful of aliases; "billion laughs" adds 10**9.
 MAX_ALIAS_EXPANSION = 10_000
+# MLmodel, python_env.yaml, model.yaml, bento.yaml: a few KB (a bento's holds its lock).
+MAX_YAML_BYTES = 1_000_000
 
 _TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
@@ -260,13 +263,26 @@ def key_lines(text: str) -> dict[tuple[str, ...], int]:
 
 
 def load_yaml_lines(path: Path, shown: str) -> tuple[Any, dict[tuple[str, ...], int], Optional[Finding]]:
-    """(data, :func:`key_lines`, None), or (None, {}, the error) when ``path`` cannot be read."""
+    """(data, :func:`key_lines`, None), or (None, {}, the error) when ``path`` cannot be read:
+    not a regular file (a FIFO would block), over :data:`MAX_YAML_BYTES`, not YAML, or a
+    YAML bomb (refused before anything walks it)."""
     try:
+        status = path.stat()
+        if not stat.S_ISREG(status.st_mode):
+            return None, {}, error(f"{shown} is not a regular file", file=shown)
+        if status.st_size > MAX_YAML_BYTES:
+            return None, {}, error(f"{shown} is {status.st_size} bytes; over {MAX_YAML_BYTES} "
+                                   f"bytes is refused", file=shown)
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         return None, {}, error(f"{shown} cannot be read: {exc}", file=shown)
     try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        if root is not None:
+            _check_alias_expansion(root)
         data = yaml.safe_load(text)
+    except MetadataYAMLError as exc:
+        return None, {}, error(f"{shown}: {exc.message}", file=shown, line=exc.line)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None

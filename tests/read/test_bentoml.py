@@ -273,8 +273,8 @@ def test_lock_from_envcheck_lock_is_installed_and_compared(tmp_path: Path, fixtu
         "scikit-learn==1.5.2 disagrees with requirements.lock, which pins scikit-learn==1.6.1: "
         "the lock is stale; regenerate it with 'envcheck lock --force'"))]
     [versions] = pkg.version_findings
-    assert versions.severity is Severity.ERROR and "requirements.lock pins " \
-        "scikit-learn==1.6.1" in versions.message
+    assert versions.severity is Severity.ERROR
+    assert "requirements.lock pins scikit-learn==1.6.1" in versions.message
 
 
 def test_lock_beside_a_synthesized_env_replaces_its_warning(tmp_path: Path) -> None:
@@ -322,3 +322,28 @@ def test_links_out_of_the_package_are_refused(tmp_path: Path) -> None:
     assert results["package.layout"].status is Status.FAIL
     assert results["package.layout"].findings[0].message == \
         f"model tag {TAG!r} in bento.yaml points outside models/"
+
+
+
+
+# A YAML bomb (tests/read/test_yaml_positions.py has the same, measured): 9 * 8**8 values.
+BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [" + ", ".join([f"*{chr(97 + i)}"] * 8) + "]\n"
+    for i in range(8))
+
+
+@pytest.mark.parametrize("content", [b"", b"- a list\n", b"\xff\xfe not utf-8: [",
+                                     b"name: 1\nname: 2\n", BOMB.encode(),
+                                     b"context: [1, 2]\nmodule: 7\n",
+                                     b"!!python/object:os.system {}\n"])
+@pytest.mark.parametrize("fixture,name", [(STORE_MATCH, "model.yaml"), (BENTO_MATCH, "bento.yaml")])
+def test_hostile_yaml_is_a_finding_never_a_crash(tmp_path: Path, fixture: Path, name: str,
+                                                 content: bytes) -> None:
+    package = copy(fixture, tmp_path)
+    (package / name).write_bytes(content)
+    pkg, results = read(package)
+    assert list(results) == READ_IDS
+    assert results["interface.contract"].status is Status.FAIL or \
+        results["metadata.schema"].status is not Status.PASS or pkg.model is not None
+    report = envcheck.check(package, static=True, cache_dir=tmp_path / "cache")
+    assert report.exit_code in (0, 1)

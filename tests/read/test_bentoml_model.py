@@ -49,8 +49,8 @@ def test_framework_versions_not_a_mapping_is_an_error(tmp_path: Path) -> None:
     _, findings = read_model_yaml(entry, "model.yaml")
     assert [(f.severity, f.message) for f in findings] == [
         (Severity.ERROR, "context.framework_versions in model.yaml is not a mapping"),
-        (Severity.WARNING, "context.framework_versions in model.yaml is empty: the library "
-                           "versions the model was saved with are unknown")]
+        (Severity.WARNING, ("context.framework_versions in model.yaml is empty: the library "
+                           "versions the model was saved with are unknown"))]
 
 
 def test_saved_by_another_bentoml_than_the_env_pins(tmp_path: Path) -> None:
