@@ -22,6 +22,7 @@ from typing import Iterable, Optional, Sequence
 
 from envcheck.commands.cli import build_parser, cmd_check
 from envcheck.commands.error_handler import EXIT_OK, error_handler
+from envcheck.read.bentoml_package import is_bento
 from envcheck.read.formats import FORMATS
 
 # Appended so argparse's "PKG..." never comes out empty, then removed again.
@@ -41,15 +42,20 @@ def package_root(filename: str | os.PathLike[str], stop: Optional[Path] = None) 
         path = Path.cwd() / path
     path = path.resolve()
     current = path if path.is_dir() else path.parent
+    nearest: Optional[Path] = None
     while True:
-        if is_package_dir(current):
+        if nearest is None and is_package_dir(current):
+            nearest = current
+        if nearest is not None and is_bento(current):
+            # A bento holds model-store entries (models/<name>/<version>/model.yaml), which
+            # are packages of their own: a file inside one belongs to the bento around it.
             return current
         if current == stop or current.parent == current:
-            return None
+            return nearest
         try:
             current.relative_to(stop)
         except ValueError:  # outside the repository: never walk up into someone else's tree
-            return None
+            return nearest
         current = current.parent
 
 

@@ -4,7 +4,8 @@ A format turns a directory into a :class:`~envcheck.model.package.ModelPackage` 
 results of the read checks (``package.layout``, ``metadata.schema``,
 ``requirements.parse``, ``requirements.pinned``, ``interface.contract``, in that order).
 Every later stage works on the ModelPackage alone, so adding a format (BentoML, ...) is
-one module implementing :class:`PackageFormat` and one entry in :data:`FORMATS`.
+one module implementing :class:`PackageFormat` and one entry in :data:`FORMATS`
+(:mod:`envcheck.read.mlflow`, :mod:`envcheck.read.bentoml`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from envcheck.model import checks
 from envcheck.model.findings import CheckResult
 from envcheck.model.options import Options
 from envcheck.model.package import ModelPackage
+from envcheck.read.bentoml import BentomlFormat
 from envcheck.read.mlflow import MlflowFormat
 from envcheck.read.native import NativeFormat
 from envcheck.read.settings import check_settings
@@ -34,7 +36,7 @@ class PackageFormat(Protocol):
 
 # In order of precedence; the native format is also the fallback that explains what a
 # directory lacks to be a package.
-FORMATS: tuple[PackageFormat, ...] = (NativeFormat(), MlflowFormat())
+FORMATS: tuple[PackageFormat, ...] = (NativeFormat(), MlflowFormat(), BentomlFormat())
 _FALLBACK = FORMATS[0]
 
 

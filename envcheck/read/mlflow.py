@@ -129,11 +129,7 @@ def read_mlflow_package(path: Path, options: Options) -> tuple[Optional[ModelPac
         results.append(checks.REQUIREMENTS_PARSE.skipped(reason))
         results.append(checks.REQUIREMENTS_PINNED.skipped(reason))
     else:
-        pkg.requirements_ok = reqs.ok
-        pkg.requirement_lines = reqs.install_lines()
-        pkg.constraint_lines = reqs.constraint_lines()
-        pkg.installer_options = reqs.option_lines()
-        pkg.pins = reqs.pins()
+        requirements.adopt_requirements(pkg, reqs)
         results.append(requirements.check_parse(reqs, parse_duration))
         if reqs.readable:
             pinned = requirements.check_pinned(reqs, root)

@@ -14,8 +14,18 @@ from typing import Iterable, Optional, Sequence
 
 from envcheck.model import checks
 from envcheck.model.findings import CheckResult, Finding, Severity, error, info, warning
+from envcheck.model.package import ModelPackage
 from envcheck.read.requirements_file import ParsedRequirement, RequirementsFile
 from envcheck.read.requirements_parser import Parser
+
+
+def adopt_requirements(pkg: ModelPackage, reqs: RequirementsFile) -> None:
+    """What ``pkg`` installs (and its env key hashes) and pins: the file ``reqs``."""
+    pkg.requirements_ok = reqs.ok
+    pkg.requirement_lines = reqs.install_lines()
+    pkg.constraint_lines = reqs.constraint_lines()
+    pkg.installer_options = reqs.option_lines()
+    pkg.pins = reqs.pins()
 
 
 def parse_requirements(path: Path, root: Optional[Path] = None) -> RequirementsFile:

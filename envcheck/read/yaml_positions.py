@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import re
+import stat
 from pathlib import Path
 from typing import Any, Iterable, Optional, Union
 
@@ -269,6 +270,7 @@ def _node_lines(node: Optional[Node]) -> dict[tuple[str, ...], int]:
     return out
 
 
+# MLmodel, python_env.yaml, model.yaml, bento.yaml: a few KB (a bento's may hold its lock).
 MAX_YAML_BYTES = 5_000_000
 
 
@@ -279,7 +281,10 @@ def load_yaml_lines(path: Path, shown: str) -> tuple[Any, dict[tuple[str, ...], 
     walks the document (``yaml.safe_load`` itself keeps aliases shared, but every walk of
     the result would expand them)."""
     try:
-        size = path.stat().st_size
+        status = path.stat()
+        if not stat.S_ISREG(status.st_mode):  # a FIFO would block the read
+            return None, {}, error(f"{shown} is not a regular file", file=shown)
+        size = status.st_size
         if size > MAX_YAML_BYTES:
             return None, {}, error(f"{shown} is {size} bytes; files over {MAX_YAML_BYTES} "
                                    f"bytes are refused", file=shown)

@@ -142,6 +142,19 @@ def test_package_root_asks_every_registered_format(repo: Path,
     assert package_root("bentos/churn/bentofile.yaml") == bento
 
 
+def test_package_root_of_a_file_in_a_bento_is_the_bento(repo: Path) -> None:
+    """A bento holds model-store entries, packages of their own: a file inside one belongs to
+    the bento around it, while an entry on its own is its own package."""
+    bento = repo / "bentos" / "churn"
+    shutil.copytree(FIXTURES / "bentoml" / "bento-match", bento)
+    entry_yaml = next(bento.glob("models/churn/*/model.yaml"))
+    assert package_root(entry_yaml.relative_to(repo)) == bento
+    assert package_root("bentos/churn/src/service.py") == bento
+    store = repo / "store" / "churn"
+    shutil.copytree(FIXTURES / "bentoml" / "store-match", store)
+    assert package_root("store/churn/model.yaml") == store
+
+
 def test_hook_checks_an_mlflow_directory(repo: Path,
                                          capsys: pytest.CaptureFixture[str]) -> None:
     shutil.copytree(FIXTURES / "mlflow" / "churn-mismatch", repo / "models" / "mlflow-bad")

@@ -3,6 +3,7 @@ lines by key path; bombs, recursion and oversized files refused before anything 
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 from pathlib import Path
@@ -67,3 +68,35 @@ def test_oversized_is_refused(tmp_path: Path) -> None:
     _, _, problem = load_yaml_lines(path, "environment.yml")
     assert problem is not None and problem.message == (
         "environment.yml is 5000001 bytes; files over 5000000 bytes are refused")
+
+
+# 9 * 8**8 values from 28 written: walking it (for key lines) would never end.
+BOMB_8 = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [" + ", ".join([f"*{chr(97 + i)}"] * 8) + "]\n"
+    for i in range(8))
+
+
+def test_yaml_bomb_refusal_counts_and_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "MLmodel"
+    path.write_text(BOMB_8, encoding="utf-8")
+    data, lines, problem = load_yaml_lines(path, "MLmodel")
+    assert (data, lines) == (None, {}) and problem is not None
+    assert problem.message == ("MLmodel: aliases expand this document to 194478756 values "
+                               "from 28 written (limit: 10000 more); refusing a possible YAML "
+                               "bomb")
+    assert problem.line == 8
+
+
+def test_a_fifo_is_not_opened(tmp_path: Path) -> None:
+    path = tmp_path / "model.yaml"
+    os.mkfifo(path)
+    _, _, problem = load_yaml_lines(path, "model.yaml")
+    assert problem is not None and problem.message == "model.yaml is not a regular file"
+
+
+def test_plain_file_with_its_key_lines(tmp_path: Path) -> None:
+    path = tmp_path / "model.yaml"
+    path.write_text("name: churn\ncontext:\n  framework_versions:\n    scikit-learn: 1.5.2\n")
+    data, lines, problem = load_yaml_lines(path, "model.yaml")
+    assert problem is None and data["context"]["framework_versions"] == {"scikit-learn": "1.5.2"}
+    assert lines[("context", "framework_versions", "scikit-learn")] == 4
