@@ -270,7 +270,8 @@ def test_lock_from_envcheck_lock_is_installed_and_compared(tmp_path: Path, fixtu
     stale = [f for f in results["requirements.parse"].findings
              if f.severity is Severity.WARNING and "scikit-learn" in f.message]
     assert [(f.file, f.message) for f in stale] == [(declared, (
-        "scikit-learn==1.5.2 disagrees with requirements.lock, which pins scikit-learn==1.6.1: "
+        "scikit-learn==1.5.2 disagrees with requirements.lock, which pins scikit-learn==1.6.1 "
+        "(requirements.lock:3): "
         "the lock is stale; regenerate it with 'envcheck lock --force'"))]
     [versions] = pkg.version_findings
     assert versions.severity is Severity.ERROR
