@@ -47,6 +47,10 @@ MARKER = "COMPLETE"
 FORMAT = 1
 UNCHECKED_HASH = 0b01  # PEP 552 flags: hash-based, source not checked at import
 _MAX_RECORD_BYTES = 32 << 20
+# The test suites wheels ship (pandas/tests, sklearn/*/tests: half the files of the
+# scientific stack) are never imported to load a model and predict: they get no pyc.
+# Importing one anyway still works, compiled in memory like any module without one.
+SKIPPED_DIRS = frozenset({"tests", "test", "__pycache__"})
 _READ = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
 
 Journal = Callable[..., None]  # EnvCache._journal(event, key, **fields)
@@ -130,6 +134,8 @@ def _target(name: str, version: str, info: Path, python: str, tag: str
     sources = []
     for row in csv.reader(record.splitlines()):
         if len(row) < 2 or not row[0].endswith(".py") or not _plain_relative(row[0]):
+            continue
+        if not SKIPPED_DIRS.isdisjoint(row[0].split("/")[:-1]):
             continue
         algorithm, _, encoded = row[1].partition("=")
         if algorithm != "sha256":
@@ -382,11 +388,11 @@ def provide(root: Path, venv: Path, interpreter: Interpreter, compile_run: Compi
 
 
 def _python_files(venv: Path) -> list[Path]:
-    """Every ``.py`` file under the env's site-packages (what compileall would compile)."""
+    """Every ``.py`` file under the env's site-packages outside test suites."""
     found = []
     for site in distributions.site_packages_dirs(venv):
         for dirpath, dirnames, filenames in os.walk(site):
-            dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+            dirnames[:] = sorted(d for d in dirnames if d not in SKIPPED_DIRS)
             found.extend(Path(dirpath, name) for name in sorted(filenames)
                          if name.endswith(".py"))
     return found

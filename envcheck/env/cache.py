@@ -398,3 +398,12 @@ class EnvCache:
               ) -> builtins.list[EnvInfo]:
         """Remove envs nobody is building or using right now (see inventory.prune_envs)."""
         return inventory.prune_envs(self, older_than_days, all)
+
+    def list_bytecode(self) -> builtins.list[inventory.BytecodeInfo]:
+        """Every entry of the bytecode store, most recently used first."""
+        return inventory.list_bytecode(self)
+
+    def prune_bytecode(self, older_than_days: Optional[float] = None, all: bool = False
+                       ) -> builtins.list[inventory.BytecodeInfo]:
+        """Remove store entries no env links (see inventory.prune_bytecode)."""
+        return inventory.prune_bytecode(self, older_than_days, all)
