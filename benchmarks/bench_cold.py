@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run import DEFAULT_PACKAGE, REPO, envcheck_cmd, limit_command, timed, with_cache  # noqa: E402
+from run import DEFAULT_PACKAGE, REPO, envcheck_cmd, limit_command, timed, with_cache
 
 BUMP = ("scikit-learn", "1.5.2", "1.5.1")
 MATRIX = "scikit-learn==1.3.2,1.4.2,1.5.1,1.5.2"

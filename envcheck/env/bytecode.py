@@ -389,7 +389,7 @@ def provide(root: Path, venv: Path, interpreter: Interpreter, compile_run: Compi
 
 def _python_files(venv: Path) -> list[Path]:
     """Every ``.py`` file under the env's site-packages outside test suites."""
-    found = []
+    found: list[Path] = []
     for site in distributions.site_packages_dirs(venv):
         for dirpath, dirnames, filenames in os.walk(site):
             dirnames[:] = sorted(d for d in dirnames if d not in SKIPPED_DIRS)

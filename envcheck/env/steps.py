@@ -11,11 +11,15 @@ from __future__ import annotations
 import re
 import subprocess
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from envcheck.env.installers import Installer, check_command, check_label
 from envcheck.env.layout import _lock_fd
-from envcheck.env.sandboxed import installer_cache_dirs, installer_config_dirs, run_sandboxed
+from envcheck.env.sandboxed import (
+    installer_cache_dirs,
+    installer_config_dirs,
+    run_sandboxed,
+)
 from envcheck.launch.environment import installer_environment
 from envcheck.model.progress import Step
 

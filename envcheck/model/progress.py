@@ -126,8 +126,12 @@ class Progress:
 
     def _live_bar(self) -> Any:
         from rich.progress import Progress as RichProgress
-        from rich.progress import ProgressColumn, SpinnerColumn, TextColumn
-        from rich.progress import TimeElapsedColumn
+        from rich.progress import (
+            ProgressColumn,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+        )
         from rich.table import Column
         from rich.text import Text
 
