@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES
+from conftest import FIXTURES, skip_if_newer_target
 
 import envcheck
 from envcheck.commands.check import check_paths
@@ -214,3 +214,23 @@ def test_a_cached_env_changed_after_its_build_is_discarded_and_rebuilt(tmp_path:
                              "site-packages" / "zz_poison.pth"))
     # The poisoned env's .pth may have run once, sandboxed: it could write nothing outside.
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("name, blocker", [("pickle-os-system", "pickle.safety"),
+                                           ("interface-syntax-error", "interface"),
+                                           ("artifact-outside-package", "package.layout")])
+def test_a_package_refused_statically_builds_no_env(name: str, blocker: str,
+                                                    tmp_path: Path) -> None:
+    """No build for nothing: what is refused before the env is refused without one (no
+    env, no bytecode compiled)."""
+    skip_if_newer_target(name)
+    cache = tmp_path / "cache"
+    report = envcheck.check(FIXTURES / "bad" / name, cache_dir=cache)
+    package = report.packages[0]
+    assert report.exit_code == 1
+    refused = [c for c in package.checks if c.status in (Status.FAIL, Status.ERROR)]
+    assert [c.id for c in refused][:1] == [blocker] or refused[0].id.startswith(blocker + "."), \
+        [(c.id, c.status) for c in refused]
+    assert package.check("env.build").status is Status.SKIP
+    assert package.check("load").status is Status.SKIP
+    assert not (cache / "envs").exists() and not (cache / "bytecode").exists()
