@@ -57,12 +57,17 @@ def render_env_list(infos: Sequence[EnvInfo], now: Optional[float] = None) -> st
     header = ("KEY", "PYTHON", "INSTALLER", "SIZE", "LAST USED", "STATUS", "USED BY")
     rows = [(i.key[:12], i.python or "?", i.installer or "?", _human_size(i.size_bytes),
              _ago(i.last_used, now), i.status, ", ".join(i.users) or "-") for i in infos]
-    widths = [max(len(str(r[c])) for r in [header, *rows]) for c in range(len(header) - 1)]
-    lines = ["  ".join(str(v).ljust(w) for v, w in zip(r[:-1], widths)) + "  " + r[-1]
-             for r in [header, *rows]]
+    lines = _table(header, rows)
     total = sum(i.size_bytes for i in infos)
     lines.append(f"{len(infos)} environments, {_human_size(total)}")
     return "\n".join(lines)
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """Columns padded to their widest cell; the last one, a free-form list, is not."""
+    widths = [max(len(str(r[c])) for r in [header, *rows]) for c in range(len(header) - 1)]
+    return ["  ".join(str(v).ljust(w) for v, w in zip(r[:-1], widths)) + "  " + r[-1]
+            for r in [header, *rows]]
 
 
 def render_bytecode_list(infos: Sequence[BytecodeInfo], now: Optional[float] = None) -> str:
@@ -75,9 +80,6 @@ def render_bytecode_list(infos: Sequence[BytecodeInfo], now: Optional[float] = N
     rows = [(i.key[:12], f"{i.name or '?'} {i.version or '?'}", i.python or "?", str(i.pycs),
              _human_size(i.size_bytes), _ago(i.last_used, now), i.status,
              f"{len(i.used_by)} env{'s' * (len(i.used_by) != 1)}") for i in infos]
-    widths = [max(len(r[c]) for r in [header, *rows]) for c in range(len(header) - 1)]
-    lines = ["  ".join(v.ljust(w) for v, w in zip(r[:-1], widths)) + "  " + r[-1]
-             for r in [header, *rows]]
     total = sum(i.size_bytes for i in infos)
-    return ("\nbytecode store\n" + "\n".join(lines)
+    return ("\nbytecode store\n" + "\n".join(_table(header, rows))
             + f"\n{len(infos)} entries, {_human_size(total)}\n")

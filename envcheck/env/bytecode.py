@@ -29,7 +29,6 @@ import hashlib
 import json
 import os
 import shutil
-import stat
 import uuid
 from base64 import urlsafe_b64decode
 from dataclasses import dataclass, field
@@ -51,7 +50,6 @@ _MAX_RECORD_BYTES = 32 << 20
 # scientific stack) are never imported to load a model and predict: they get no pyc.
 # Importing one anyway still works, compiled in memory like any module without one.
 SKIPPED_DIRS = frozenset({"tests", "test", "__pycache__"})
-_READ = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
 
 Journal = Callable[..., None]  # EnvCache._journal(event, key, **fields)
 
@@ -142,7 +140,7 @@ def _target(name: str, version: str, info: Path, python: str, tag: str
             return None  # a source the RECORD does not pin: compile this one locally
         try:
             recorded = urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).hex()
-            actual = _sha256(site / row[0])
+            actual = manifest.file_sha256(site / row[0])
         except (OSError, ValueError):
             return None
         if actual != recorded:
@@ -161,29 +159,14 @@ def _plain_relative(rel: str) -> bool:
 
 
 def _read_small(path: Path) -> bytes:
-    fd = os.open(path, _READ)
+    fd = manifest.open_regular(path)
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise OSError(f"{path} is not a regular file")
         data = os.read(fd, _MAX_RECORD_BYTES + 1)
     finally:
         os.close(fd)
     if len(data) > _MAX_RECORD_BYTES:
         raise OSError(f"{path} is too large")
     return data
-
-
-def _sha256(path: Path) -> str:
-    fd = os.open(path, _READ)
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise OSError(f"{path} is not a regular file")
-        digest = hashlib.sha256()
-        for chunk in iter(lambda: os.read(fd, 1 << 20), b""):
-            digest.update(chunk)
-        return digest.hexdigest()
-    finally:
-        os.close(fd)
 
 
 def pyc_flags(path: Path) -> Optional[int]:

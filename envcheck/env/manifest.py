@@ -293,7 +293,17 @@ def _hash_file(name: str, fd: int) -> tuple[os.stat_result, str]:
     return _hash_open(_open_regular(name, fd))
 
 
-def _open_regular(name: str, fd: int) -> int:
+def file_sha256(path: Path) -> str:
+    """The sha256 of the regular file at ``path`` (not followed if it is a symlink)."""
+    return _hash_open(_open_regular(os.fspath(path), None))[1]
+
+
+def open_regular(path: Path) -> int:
+    """An fd of the regular file at ``path``: no symlink followed, no FIFO blocking."""
+    return _open_regular(os.fspath(path), None)
+
+
+def _open_regular(name: str, fd: Optional[int]) -> int:
     file = os.open(name, _FILE, dir_fd=fd)
     if not stat.S_ISREG(os.fstat(file).st_mode):
         os.close(file)
