@@ -234,3 +234,23 @@ def test_a_package_refused_statically_builds_no_env(name: str, blocker: str,
     assert package.check("env.build").status is Status.SKIP
     assert package.check("load").status is Status.SKIP
     assert not (cache / "envs").exists() and not (cache / "bytecode").exists()
+
+
+@pytest.mark.slow
+def test_progress_off_a_terminal_shows_the_build_and_probe_phases(tmp_path: Path) -> None:
+    """What a CI log shows of a cold check: a line per phase, with its time."""
+    import io
+    import re
+
+    from envcheck.model.progress import Progress
+
+    stream = io.StringIO()
+    package = copy_package(FIXTURES / "packages" / "churn-ok", tmp_path)
+    report = check_paths([package], Options(cache_dir=tmp_path / "cache"),
+                         Progress(enabled=True, stream=stream))
+    assert report.exit_code == 0, stream.getvalue()
+    lines = stream.getvalue().splitlines()
+    phases = [line.split()[0] for line in lines if re.match(r"  \w+ +\d+\.\ds", line)]
+    assert phases == ["venv", "resolve", "download", "install", "compile", "finish", "probe"]
+    assert re.search(r"^Loading \S+ in its environment: done in \d+\.\ds \(probe \d+\.\ds\)$",
+                     stream.getvalue(), re.MULTILINE), lines

@@ -38,7 +38,6 @@ from envcheck.env.installers import (
     Installer,
     InstallerUnavailable,
     _embedded_pip,
-    compile_command,
     compile_files_command,
     env_python,
     install_command,
@@ -316,7 +315,7 @@ class EnvCache:
                                              LOCK_TIMEOUT_S)
                 else:
                     proc = run_phased(cmd, log, lock, tool.name, step)
-                if proc.returncode == 0 and (store or tool.name == "uv"):
+                if proc.returncode == 0 and (store or tool.name == "uv"):  # pip compiled
                     step.phase("compile")
                     proc = self._compile(env_dir, venv, python, interpreter, log, lock,
                                          step, meta, findings)
@@ -369,9 +368,6 @@ class EnvCache:
                  log: Any, lock: Any, step: Step, meta: dict[str, Any],
                  findings: list[Finding]) -> subprocess.CompletedProcess[str]:
         """Bytecode for the env: linked from the store, compiled for what it lacks."""
-        if not bytecode.supported(interpreter):  # no PEP 552 pycs: compile it all here
-            return run_logged(compile_command(python, distributions.site_packages_dirs(venv)),
-                              log, lock)
         file_list = env_dir / "compile.list"
 
         def compile_here(sources: list[Path]) -> subprocess.CompletedProcess[str]:
