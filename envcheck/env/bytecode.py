@@ -350,14 +350,15 @@ CompileRun = Callable[[list[Path]], Any]  # compiles these sources; returns the 
 
 
 def provide(root: Path, venv: Path, interpreter: Interpreter, compile_run: CompileRun,
-            journal: Journal) -> tuple[Outcome, Any]:
+            journal: Journal, share: bool = True) -> tuple[Outcome, Any]:
     """Bytecode for everything in the env: linked from the store where an entry fits,
-    compiled (``compile_run``) for the rest, and what was compiled stored for next time.
-    Returns the outcome and the compile process (None when nothing needed compiling)."""
+    compiled (``compile_run``) for the rest, and what was compiled stored for next time
+    (``share=False``: all compiled here, nothing linked or stored).  Returns the outcome
+    and the compile process (None when nothing needed compiling)."""
     outcome = Outcome()
     covered: set[Path] = set()
     missing: list[Target] = []
-    for target in targets(venv, interpreter):
+    for target in targets(venv, interpreter) if share else []:
         count, problem = link(root, target, journal)
         if problem:
             outcome.notes.append(f"the stored bytecode of {target.name} {target.version} "

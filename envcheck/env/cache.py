@@ -374,8 +374,10 @@ class EnvCache:
             file_list.write_bytes(b"\0".join(map(os.fsencode, sources)))
             return run_logged(compile_files_command(python, file_list), log, lock)
 
+        # --allow-build: the build backends had the env writable, and what they may leave
+        # running must never hold a pyc other envs share: such an env compiles its own.
         outcome, proc = bytecode.provide(self.root, venv, interpreter, compile_here,
-                                         self._journal)
+                                         self._journal, share=not self.allow_build)
         meta["bytecode"] = outcome.to_dict()
         _write_json_atomic(env_dir / META, meta)  # prune sees the entries in use
         step.detail(f"{len(outcome.linked)} distributions linked from the bytecode store, "

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from envcheck.commands.env import render_bytecode_list
 from envcheck.env import bytecode
 from envcheck.env.cache import EnvCache
 from envcheck.env.interpreters import current_interpreter, find_interpreter
@@ -156,6 +157,11 @@ def test_prune_removes_unused_entries_only(tmp_path: Path) -> None:
     build(cache, FIRST)
     second = build(cache, SECOND)
     assert {i.status for i in cache.list_bytecode()} == {"ready"}
+    shown = render_bytecode_list(cache.list_bytecode())
+    six_row = next(line for line in shown.splitlines() if " six 1.16.0 " in line)
+    assert f" {HERE.version} " in six_row and six_row.endswith("  2 envs"), shown
+    assert shown.splitlines()[-1] == f"{len(cache.list_bytecode())} entries, " + \
+        shown.splitlines()[-1].split(", ", 1)[1]
     half = bytecode.store_dir(tmp_path) / ("0" * 64)  # an interrupted compile
     (half / "pycs").mkdir(parents=True)
     # Default prune: only the incomplete entry.
@@ -232,3 +238,19 @@ def test_python_36_envs_compile_locally_without_the_store(tmp_path: Path) -> Non
     assert list((site / "__pycache__").glob("six.cpython-36.pyc"))
     assert not list(bytecode.entries(tmp_path))
     assert (env.dir / MARKER).is_file()  # type: ignore[operator]
+
+
+@pytest.mark.slow
+def test_allow_build_envs_neither_link_nor_store(tmp_path: Path) -> None:
+    """With --allow-build the build backends had the env writable: nothing it holds may
+    be an inode other envs share."""
+    shared = EnvCache(tmp_path)
+    first = build(shared, FIRST)
+    building = EnvCache(tmp_path, allow_build=True)
+    env = build(building, SECOND)
+    assert six_pyc(env).is_file() and six_pyc(env).stat().st_ino != six_pyc(first).stat().st_ino
+    assert not journal_events(shared, "bytecode-linked", "six")
+    stored = journal_events(shared, "bytecode-stored", "attrs")
+    assert len(stored) == 1 and "version=23.2.0" in stored[0], stored  # the first env's
+    meta = json.loads((env.dir / "meta.json").read_text())  # type: ignore[operator]
+    assert meta["bytecode"]["entries"] == [] and meta["bytecode"]["linked"] == []
