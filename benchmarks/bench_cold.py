@@ -23,15 +23,38 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
+from typing import Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from run import DEFAULT_PACKAGE, REPO, envcheck_cmd, limit_command, timed, with_cache
+from run import DEFAULT_PACKAGE, REPO, envcheck_cmd, limit_command, with_cache
+
+CPU: dict[str, list[float]] = {}  # label -> CPU seconds of the command and its children
+
+
+def timed(cmd: list[str], env: Optional[dict[str, str]] = None, label: str = "") -> float:
+    """Wall seconds of ``cmd``; its CPU seconds (user + system, children included) go to
+    ``CPU[label]``: on a machine others load too, CPU time moves less than wall time."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode not in (0, 1):
+        raise SystemExit(f"benchmark command failed ({proc.returncode}): {' '.join(cmd)}\n"
+                         f"{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    if label:
+        CPU.setdefault(label, []).append(after.ru_utime - before.ru_utime
+                                         + after.ru_stime - before.ru_stime)
+    return elapsed
 
 BUMP = ("scikit-learn", "1.5.2", "1.5.1")
 MATRIX = "scikit-learn==1.3.2,1.4.2,1.5.1,1.5.2"
@@ -56,8 +79,9 @@ def forget_env_and_bytecode(cache: Path, name: str, version: str) -> None:
             shutil.rmtree(entry.parent)
 
 
-def check(package: Path, cache: Path) -> float:
-    return timed(envcheck_cmd("check", str(package), "--format", "json"), with_cache(cache))
+def check(package: Path, cache: Path, label: str = "") -> float:
+    return timed(envcheck_cmd("check", str(package), "--format", "json"), with_cache(cache),
+                 label)
 
 
 def main() -> int:
@@ -82,38 +106,46 @@ def main() -> int:
         limit = limit_command(package, warm_cache)
         print(f"package {package.relative_to(REPO)}; {args.runs} runs, interleaved")
         for _ in range(args.runs):
-            samples["limit"].append(timed(limit))
-            samples["warm"].append(check(package, warm_cache))
+            samples["limit"].append(timed(limit, label="limit"))
+            samples["warm"].append(check(package, warm_cache, "warm"))
             shutil.rmtree(cache, ignore_errors=True)
-            samples["cold-empty"].append(check(package, cache))
+            samples["cold-empty"].append(check(package, cache, "cold-empty"))
             shutil.rmtree(cache / "envs")  # the store stays
-            samples["cold-store"].append(check(package, cache))
+            samples["cold-store"].append(check(package, cache, "cold-store"))
             forget_env_and_bytecode(cache, BUMP[0], BUMP[2])
-            samples["pin-bump"].append(check(bumped, cache))
-            samples["warm"].append(check(package, warm_cache))
+            samples["pin-bump"].append(check(bumped, cache, "pin-bump"))
+            samples["warm"].append(check(package, warm_cache, "warm"))
         figures = {label: statistics.median(values) for label, values in samples.items()}
         for label, values in samples.items():
+            figures[f"{label}-cpu"] = statistics.median(CPU[label])
             print(f"  {label:<11} median {figures[label]:7.2f} s   "
-                  f"({' '.join(f'{v:.2f}' for v in values)})", flush=True)
+                  f"({' '.join(f'{v:.2f}' for v in values)}); CPU "
+                  f"{figures[label + '-cpu']:6.2f} s", flush=True)
         if not args.skip_matrix:
             shutil.rmtree(cache, ignore_errors=True)
             figures["matrix"] = timed(envcheck_cmd("matrix", str(package), "--with", MATRIX,
-                                                   "--format", "json"), with_cache(cache))
-            print(f"  matrix      {figures['matrix']:7.2f} s (4 versions, empty env cache)")
+                                                   "--format", "json"), with_cache(cache),
+                                      "matrix")
+            figures["matrix-cpu"] = CPU["matrix"][0]
+            print(f"  matrix      {figures['matrix']:7.2f} s (4 versions, empty env cache); "
+                  f"CPU {figures['matrix-cpu']:6.2f} s")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
-    warm = figures["warm"]
-    print("\nratios (same run):")
-    print(f"  warm / limit                    {warm / figures['limit']:.2f}   (target <= 1.15)")
-    print(f"  cold, store warm / warm         {figures['cold-store'] / warm:.2f}   "
-          "(target <= 2)")
-    print(f"  one pin changed / warm          {figures['pin-bump'] / warm:.2f}   (target <= 2)")
-    print(f"  cold, empty cache / warm        {figures['cold-empty'] / warm:.2f}")
-    if "matrix" in figures:
-        yardstick = figures["cold-empty"] + 3 * warm
-        print(f"  matrix / (cold + 3 warm)        {figures['matrix'] / yardstick:.2f}   "
-              "(target <= 1.5)")
+    print("\nratios (same run), wall time and CPU time:")
+    for suffix, what in (("", "wall"), ("-cpu", "CPU ")):
+        warm = figures["warm" + suffix]
+
+        def ratio(label: str, over: float, target: str = "") -> None:
+            print(f"  {what} {label:<30} {figures[label + suffix] / over:5.2f}   {target}")
+
+        ratio("warm", figures["limit" + suffix], "(warm / limit, target <= 1.15)")
+        ratio("cold-store", warm, "(cold, store warm / warm, target <= 2)")
+        ratio("pin-bump", warm, "(one pin changed / warm, target <= 2)")
+        ratio("cold-empty", warm, "(cold, empty cache / warm)")
+        if "matrix" in figures:
+            ratio("matrix", figures["cold-empty" + suffix] + 3 * warm,
+                  "(matrix / (cold + 3 warm), target <= 1.5)")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2))
     return 0
