@@ -359,7 +359,10 @@ def provide(root: Path, venv: Path, interpreter: Interpreter, compile_run: Compi
     covered: set[Path] = set()
     missing: list[Target] = []
     for target in targets(venv, interpreter) if share else []:
-        count, problem = link(root, target, journal)
+        try:
+            count, problem = link(root, target, journal)
+        except OSError as exc:  # a full disk, a store gone read-only: compile it here
+            count, problem = None, f"it could not be linked ({exc})"
         if problem:
             outcome.notes.append(f"the stored bytecode of {target.name} {target.version} "
                                  f"was not used: {problem}")
@@ -382,7 +385,13 @@ def provide(root: Path, venv: Path, interpreter: Interpreter, compile_run: Compi
         return outcome, proc
     for target in missing:
         outcome.compiled.append(f"{target.name}=={target.version}")
-        if adopt(root, target, journal) or (store_dir(root) / target.key / MARKER).is_file():
+        try:
+            stored = adopt(root, target, journal)
+        except OSError as exc:  # the env has its pycs; only the next env will not share
+            outcome.notes.append(f"the bytecode of {target.name} {target.version} could not "
+                                 f"be stored: {exc}")
+            continue
+        if stored or (store_dir(root) / target.key / MARKER).is_file():
             outcome.entries.append(target.key)
     return outcome, proc
 

@@ -254,3 +254,14 @@ def test_allow_build_envs_neither_link_nor_store(tmp_path: Path) -> None:
     assert len(stored) == 1 and "version=23.2.0" in stored[0], stored  # the first env's
     meta = json.loads((env.dir / "meta.json").read_text())  # type: ignore[operator]
     assert meta["bytecode"]["entries"] == [] and meta["bytecode"]["linked"] == []
+
+
+@pytest.mark.slow
+def test_a_store_that_cannot_be_written_does_not_fail_the_build(tmp_path: Path) -> None:
+    bytecode.store_dir(tmp_path).write_text("not a directory")  # every write there fails
+    env, result = EnvCache(tmp_path).ensure(FIRST, HERE, "uv")
+    assert env is not None and result.status is Status.PASS, result.findings
+    env.release()
+    notes = [f.message for f in result.findings if "could not be stored" in f.message]
+    assert any(n.startswith("the bytecode of six 1.16.0 could not be stored: ") for n in notes)
+    assert imports_from_pyc(env, "six", six_pyc(env))  # compiled in the env all the same
