@@ -237,7 +237,9 @@ def link(root: Path, target: Target, journal: Journal) -> tuple[Optional[int], s
     try:
         problem = entry_problem(entry, target.facts())
         if problem is not None:
-            if (entry / MARKER).is_file():  # incomplete ones are a compile in progress
+            # An incomplete one was interrupted (its writer holds this lock until the
+            # marker is written): adopt() replaces it.  A changed one goes now.
+            if (entry / MARKER).is_file():
                 journal("bytecode-discard", target.key, name=target.name)
                 remove_entry(entry)
             return None, problem
