@@ -16,7 +16,8 @@ What it measures, on the same package:
   pickles      inspection throughput on a >= 100 MB forest pickle (benchmarks/bench_pickles.py)
 
 The installers' own download caches (uv's, pip's) stay warm for both cold runs: what is
-compared is building an env from wheels, not the network.
+compared is building an env from wheels, not the network.  Each cold run here starts with
+an empty bytecode store too; benchmarks/bench_cold.py measures what the store saves.
 
 Run it with the interpreter of the README's install (a venv with ``pip install '.[uv]'``):
 an editable install and a crowded site-packages add start-up time users do not pay.

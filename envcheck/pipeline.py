@@ -293,5 +293,6 @@ def step(progress: Optional[Progress], title: str) -> Iterator[None]:
     if progress is None:
         yield
     else:
-        with progress.step(title):
+        with progress.step(title) as shown:
+            shown.phase("probe")  # the package's code, sandboxed: load, predict, compare
             yield

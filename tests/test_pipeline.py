@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES
+from conftest import FIXTURES, skip_if_newer_target
 
 import envcheck
 from envcheck.commands.check import check_paths
@@ -215,3 +215,43 @@ def test_a_cached_env_changed_after_its_build_is_discarded_and_rebuilt(tmp_path:
                              "site-packages" / "zz_poison.pth"))
     # The poisoned env's .pth may have run once, sandboxed: it could write nothing outside.
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("name, blocker", [("pickle-os-system", "pickle.safety"),
+                                           ("interface-syntax-error", "interface"),
+                                           ("artifact-outside-package", "package.layout")])
+def test_a_package_refused_statically_builds_no_env(name: str, blocker: str,
+                                                    tmp_path: Path) -> None:
+    """No build for nothing: what is refused before the env is refused without one (no
+    env, no bytecode compiled)."""
+    skip_if_newer_target(name)
+    cache = tmp_path / "cache"
+    report = envcheck.check(FIXTURES / "bad" / name, cache_dir=cache)
+    package = report.packages[0]
+    assert report.exit_code == 1
+    refused = [c for c in package.checks if c.status in (Status.FAIL, Status.ERROR)]
+    assert [c.id for c in refused][:1] == [blocker] or refused[0].id.startswith(blocker + "."), \
+        [(c.id, c.status) for c in refused]
+    assert package.check("env.build").status is Status.SKIP
+    assert package.check("load").status is Status.SKIP
+    assert not (cache / "envs").exists() and not (cache / "bytecode").exists()
+
+
+@pytest.mark.slow
+def test_progress_off_a_terminal_shows_the_build_and_probe_phases(tmp_path: Path) -> None:
+    """What a CI log shows of a cold check: a line per phase, with its time."""
+    import io
+    import re
+
+    from envcheck.model.progress import Progress
+
+    stream = io.StringIO()
+    package = copy_package(FIXTURES / "packages" / "churn-ok", tmp_path)
+    report = check_paths([package], Options(cache_dir=tmp_path / "cache"),
+                         Progress(enabled=True, stream=stream))
+    assert report.exit_code == 0, stream.getvalue()
+    lines = stream.getvalue().splitlines()
+    phases = [line.split()[0] for line in lines if re.match(r"  \w+ +\d+\.\ds", line)]
+    assert phases == ["venv", "resolve", "download", "install", "compile", "finish", "probe"]
+    assert re.search(r"^Loading \S+ in its environment: done in \d+\.\ds \(probe \d+\.\ds\)$",
+                     stream.getvalue(), re.MULTILINE), lines

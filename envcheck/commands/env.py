@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from envcheck.env.cache import EnvCache
+from envcheck.env.inventory import BytecodeInfo
 from envcheck.env.layout import EnvInfo
 from envcheck.model.options import default_cache_dir
 
@@ -20,11 +21,15 @@ def run(action: str, cache_dir: Optional[Path], args: argparse.Namespace) -> str
         infos = cache.list()
         if args.format == "json":
             return json.dumps([i.to_dict() for i in infos], indent=2) + "\n"
-        return render_env_list(infos) + "\n"
+        return render_env_list(infos) + "\n" + render_bytecode_list(cache.list_bytecode())
     removed = cache.prune(args.older_than, args.all)
     freed = sum(i.size_bytes for i in removed)
+    entries = cache.prune_bytecode(args.older_than, args.all)  # after: what they linked
     return (f"removed {len(removed)} environment{'s' * (len(removed) != 1)}, "
-            f"{freed / 1e6:.1f} MB freed (environments in use were kept)\n")
+            f"{freed / 1e6:.1f} MB freed (environments in use were kept)\n"
+            f"removed {len(entries)} bytecode store entr{'y' if len(entries) == 1 else 'ies'}"
+            f", {sum(i.size_bytes for i in entries) / 1e6:.1f} MB freed (entries an "
+            "environment links were kept)\n")
 
 
 def _human_size(n: int) -> str:
@@ -52,9 +57,29 @@ def render_env_list(infos: Sequence[EnvInfo], now: Optional[float] = None) -> st
     header = ("KEY", "PYTHON", "INSTALLER", "SIZE", "LAST USED", "STATUS", "USED BY")
     rows = [(i.key[:12], i.python or "?", i.installer or "?", _human_size(i.size_bytes),
              _ago(i.last_used, now), i.status, ", ".join(i.users) or "-") for i in infos]
-    widths = [max(len(str(r[c])) for r in [header, *rows]) for c in range(len(header) - 1)]
-    lines = ["  ".join(str(v).ljust(w) for v, w in zip(r[:-1], widths)) + "  " + r[-1]
-             for r in [header, *rows]]
+    lines = _table(header, rows)
     total = sum(i.size_bytes for i in infos)
     lines.append(f"{len(infos)} environments, {_human_size(total)}")
     return "\n".join(lines)
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """Columns padded to their widest cell; the last one, a free-form list, is not."""
+    widths = [max(len(str(r[c])) for r in [header, *rows]) for c in range(len(header) - 1)]
+    return ["  ".join(str(v).ljust(w) for v, w in zip(r[:-1], widths)) + "  " + r[-1]
+            for r in [header, *rows]]
+
+
+def render_bytecode_list(infos: Sequence[BytecodeInfo], now: Optional[float] = None) -> str:
+    """The bytecode store under ``envcheck env list``: one line per distribution entry."""
+    if not infos:
+        return ""
+    now = time.time() if now is None else now
+    header = ("KEY", "DISTRIBUTION", "PYTHON", "PYCS", "SIZE", "LAST USED", "STATUS",
+              "LINKED BY")
+    rows = [(i.key[:12], f"{i.name or '?'} {i.version or '?'}", i.python or "?", str(i.pycs),
+             _human_size(i.size_bytes), _ago(i.last_used, now), i.status,
+             f"{len(i.used_by)} env{'s' * (len(i.used_by) != 1)}") for i in infos]
+    total = sum(i.size_bytes for i in infos)
+    return ("\nbytecode store\n" + "\n".join(_table(header, rows))
+            + f"\n{len(infos)} entries, {_human_size(total)}\n")

@@ -32,15 +32,13 @@ import uuid
 from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
-from envcheck.env import distributions, inventory, manifest
+from envcheck.env import bytecode, distributions, inventory, manifest
 from envcheck.env.installers import (
     _DISK_FULL,
     Installer,
     InstallerUnavailable,
     _embedded_pip,
-    check_command,
-    check_label,
-    compile_command,
+    compile_files_command,
     env_python,
     install_command,
     resolve_installer,
@@ -60,20 +58,14 @@ from envcheck.env.layout import (
     BuiltEnv,
     EnvInfo,
     _interpreter_changed,
-    _lock_fd,
     _tampering,
     _write_json_atomic,
 )
-from envcheck.env.sandboxed import (
-    installer_cache_dirs,
-    installer_config_dirs,
-    run_sandboxed,
-)
-from envcheck.launch.environment import installer_environment
+from envcheck.env.steps import install_sandboxed, run_check, run_logged, run_phased
 from envcheck.model import checks
 from envcheck.model.files import read_json_object
 from envcheck.model.findings import CheckResult, Finding, Stopwatch, error, info
-from envcheck.model.progress import Progress
+from envcheck.model.progress import Progress, Step
 
 try:  # POSIX: shared/exclusive flock for the "in use" lease.
     import fcntl
@@ -261,18 +253,6 @@ class EnvCache:
             aside = env_dir
         shutil.rmtree(aside, ignore_errors=True)
 
-    def _run(self, cmd: list[str], log: Any, lock: Any, timeout: Optional[float] = None
-             ) -> subprocess.CompletedProcess[str]:
-        log.write("$ " + " ".join(cmd) + "\n")
-        log.flush()
-        fd = _lock_fd(lock)
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=installer_environment(),
-                              stdin=subprocess.DEVNULL, timeout=timeout,
-                              pass_fds=(fd,) if fd is not None else ())
-        log.write(proc.stdout + proc.stderr + f"[exit {proc.returncode}]\n")
-        log.flush()
-        return proc
-
     def _build(self, env_dir: Path, key: str, inputs: dict[str, Any], reqs: list[str],
                cons: list[str], interpreter: Interpreter, tool: Installer,
                user: Optional[str], progress: Progress, findings: list[Finding],
@@ -304,34 +284,41 @@ class EnvCache:
                                                                           "build.log"),
                                                     **details}))
 
-        with progress.step(label), open(env_dir / "build.log", "a", encoding="utf-8") as log:
+        with progress.step(label) as step, open(env_dir / "build.log", "a",
+                                                encoding="utf-8") as log:
             # 1. The virtualenv, seeded offline from virtualenv's embedded wheels.
+            step.phase("venv")
             seed = _embedded_pip(interpreter) is not None
             cmd = [sys.executable, "-m", "virtualenv", str(venv), "-p", str(interpreter.path),
                    "--no-download", "--no-periodic-update", "--quiet"]
             if not seed:
                 cmd.append("--no-seed")  # virtualenv ships no pip for this Python
-            proc = self._run(cmd, log, lock)
+            proc = run_logged(cmd, log, lock)
             if proc.returncode == 0 and not seed:
                 # Offline and bundled with the interpreter: what `python -m venv` would do.
-                proc = self._run([str(python), "-m", "ensurepip", "--default-pip"], log, lock)
+                proc = run_logged([str(python), "-m", "ensurepip", "--default-pip"], log,
+                                  lock)
             if proc.returncode != 0:
                 _, short = summarize_install_failure(proc.stdout + proc.stderr, [])
                 fail(f"could not create a virtualenv with Python {interpreter.version} "
                      f"({interpreter.path}): {short}", proc.stdout + proc.stderr)
                 return None
 
-            # 2. The requirements.
+            # 2. The requirements, then their bytecode (from the store where it can).
             if reqs:
+                store = bytecode.supported(interpreter)
                 cmd = install_command(tool, python, req_file, con_file if cons else None,
-                                      self.allow_build)
+                                      self.allow_build, compile_later=store)
                 if self.allow_build:  # build backends will run: sandboxed, like the probe
-                    proc = self._install_sandboxed(cmd, env_dir, python, reqs, tool, log)
+                    step.phase("install")
+                    proc = install_sandboxed(cmd, env_dir, python, reqs, tool, log,
+                                             LOCK_TIMEOUT_S)
                 else:
-                    proc = self._run(cmd, log, lock)
-                if proc.returncode == 0 and tool.name == "uv":  # pip compiles in-process
-                    proc = self._run(compile_command(
-                        python, distributions.site_packages_dirs(venv)), log, lock)
+                    proc = run_phased(cmd, log, lock, tool.name, step)
+                if proc.returncode == 0 and (store or tool.name == "uv"):  # pip compiled
+                    step.phase("compile")
+                    proc = self._compile(env_dir, venv, python, interpreter, log, lock,
+                                         step, meta, findings)
                 if proc.returncode != 0:
                     output = proc.stdout + "\n" + proc.stderr
                     failed, short = summarize_install_failure(output, reqs)
@@ -350,9 +337,10 @@ class EnvCache:
             #    interpreter would run every .pth file a wheel installed), and whether it
             #    hangs together.  Stored: envs are immutable once complete, so a reuse
             #    never pays for either again.
+            step.phase("finish")
             packages = {name: dist.version for name, dist in
                         distributions.installed_distributions(venv).items()}
-            meta["consistency"] = self._run_check(python, tool, log, lock)
+            meta["consistency"] = run_check(python, tool, log, lock)
             meta["pth_files"] = [p.name for p in distributions.pth_files(venv)]
             # 4. The manifest, last: from now on any change to the env is found.
             manifest.write_manifest(venv, env_dir / MANIFEST)
@@ -376,29 +364,27 @@ class EnvCache:
                         packages=dict(sorted(packages.items())), build_s=build_s, dir=env_dir,
                         consistency=meta["consistency"])
 
-    def _install_sandboxed(self, cmd: list[str], env_dir: Path, python: Path,
-                           reqs: list[str], tool: Installer, log: Any
-                           ) -> subprocess.CompletedProcess[str]:
-        env = installer_environment()
-        local = [Path(line.split(" ", 1)[1]) for line in reqs
-                 if line.startswith("--find-links /")]  # made absolute when read
-        tools = [Path(tool.uv).resolve().parent.parent] if tool.uv else []
-        return run_sandboxed(cmd, python, log, network=True, env=env,
-                             writable=[env_dir, *installer_cache_dirs(env)],
-                             read_only=[*local, *tools, *installer_config_dirs(env)],
-                             timeout=LOCK_TIMEOUT_S)
+    def _compile(self, env_dir: Path, venv: Path, python: Path, interpreter: Interpreter,
+                 log: Any, lock: Any, step: Step, meta: dict[str, Any],
+                 findings: list[Finding]) -> subprocess.CompletedProcess[str]:
+        """Bytecode for the env: linked from the store, compiled for what it lacks."""
+        file_list = env_dir / "compile.list"
 
-    def _run_check(self, python: Path, tool: Installer, log: Any, lock: Any
-                   ) -> dict[str, Any]:
-        cmd = check_command(python, tool.name, tool.uv)
-        if tool.name == "uv":  # uv reads the metadata itself: nothing of the env runs
-            proc = self._run(cmd, log, lock)
-        else:  # pip check runs in the env, .pth files and all: only inside the sandbox
-            proc = run_sandboxed(cmd, python, log)
-        return {"command": check_label(tool.name), "returncode": proc.returncode,
-                "output": (proc.stdout + "\n" + proc.stderr).strip()}
+        def compile_here(sources: list[Path]) -> subprocess.CompletedProcess[str]:
+            file_list.write_bytes(b"\0".join(map(os.fsencode, sources)))
+            return run_logged(compile_files_command(python, file_list), log, lock)
 
-    # ---- list / prune
+        # --allow-build: the build backends had the env writable, and what they may leave
+        # running must never hold a pyc other envs share: such an env compiles its own.
+        outcome, proc = bytecode.provide(self.root, venv, interpreter, compile_here,
+                                         self._journal, share=not self.allow_build)
+        meta["bytecode"] = outcome.to_dict()
+        _write_json_atomic(env_dir / META, meta)  # prune sees the entries in use
+        step.detail(f"{len(outcome.linked)} distributions linked from the bytecode store, "
+                    f"{len(outcome.compiled)} compiled ({outcome.files_compiled} files)")
+        for note in outcome.notes:
+            findings.append(info(note, details={"key": meta["key"]}))
+        return proc or subprocess.CompletedProcess([], 0, "", "")
 
     # ---- list / prune (envcheck.env.inventory)
 
@@ -410,3 +396,12 @@ class EnvCache:
               ) -> builtins.list[EnvInfo]:
         """Remove envs nobody is building or using right now (see inventory.prune_envs)."""
         return inventory.prune_envs(self, older_than_days, all)
+
+    def list_bytecode(self) -> builtins.list[inventory.BytecodeInfo]:
+        """Every entry of the bytecode store, most recently used first."""
+        return inventory.list_bytecode(self)
+
+    def prune_bytecode(self, older_than_days: Optional[float] = None, all: bool = False
+                       ) -> builtins.list[inventory.BytecodeInfo]:
+        """Remove store entries no env links (see inventory.prune_bytecode)."""
+        return inventory.prune_bytecode(self, older_than_days, all)

@@ -142,12 +142,14 @@ def summarize_install_failure(output: str, requirements: Sequence[str]
 
 
 def install_command(tool: Installer, python: Path, req_file: Path,
-                    con_file: Optional[Path], allow_build: bool) -> list[str]:
-    """The command that installs ``req_file`` into the env of ``python``."""
+                    con_file: Optional[Path], allow_build: bool,
+                    compile_later: bool = False) -> list[str]:
+    """The command that installs ``req_file`` into the env of ``python``
+    (``compile_later``: no bytecode, the bytecode store provides it)."""
     if tool.name == "uv":
         assert tool.uv is not None
         # No --compile-bytecode: uv compiles by running the env's interpreter with site
-        # enabled, which runs every .pth file just installed (see compile_command).
+        # enabled, which runs every .pth file just installed (see compile_files_command).
         cmd = [tool.uv, "pip", "install", "--python", str(python), "--no-progress",
                "-r", str(req_file)]
         if not allow_build:
@@ -157,17 +159,40 @@ def install_command(tool: Installer, python: Path, req_file: Path,
                "--disable-pip-version-check", "--progress-bar", "off", "-r", str(req_file)]
         if not allow_build:
             cmd.append("--only-binary=:all:")
+        if compile_later:
+            cmd.append("--no-compile")
     if con_file is not None:
         cmd += ["-c", str(con_file)]
     return cmd
 
 
-def compile_command(python: Path, site_packages: Sequence[Path]) -> list[str]:
-    """Bytecode for everything installed, compiled by the env's interpreter with ``-I -S``:
-    without site, no ``.pth`` file (code any wheel may install) runs.  What compileall
-    does is read sources and write ``.pyc`` files; nothing of the package executes."""
-    return [str(python), "-I", "-S", "-m", "compileall", "-q", "-j", "0",
-            *map(str, site_packages)]
+# Run by the env's interpreter under -I -S: the NUL-separated sources in argv[1], as PEP
+# 552 unchecked-hash pycs (timestamp pycs before 3.7, which has no others), on every core.
+# A source that does not compile (a Python 2 leftover in a wheel, a setuptools newer than
+# the interpreter) gets no pyc, as with pip, instead of failing the build.
+_COMPILE_FILES = """\
+import functools, os, py_compile, sys
+with open(sys.argv[1], "rb") as handle:
+    files = [os.fsdecode(name) for name in handle.read().split(b"\\0") if name]
+modes = getattr(py_compile, "PycInvalidationMode", None)
+extra = {"invalidation_mode": modes.UNCHECKED_HASH} if modes else {}
+compile_one = functools.partial(py_compile.compile, doraise=False, **extra)
+workers = min(os.cpu_count() or 1, max(1, len(files) // 64))
+if workers > 1:
+    from concurrent.futures import ProcessPoolExecutor
+    with ProcessPoolExecutor(workers) as pool:
+        list(pool.map(compile_one, files, chunksize=32))
+else:
+    list(map(compile_one, files))
+"""
+
+
+def compile_files_command(python: Path, file_list: Path) -> list[str]:
+    """Bytecode for the sources listed in ``file_list`` (NUL-separated), compiled by the
+    env's interpreter with ``-I -S``: without site, no ``.pth`` file (code any wheel may
+    install) runs.  What py_compile does is read sources and write ``.pyc`` files;
+    nothing of the package executes."""
+    return [str(python), "-I", "-S", "-c", _COMPILE_FILES, str(file_list)]
 
 
 def check_command(python: Path, installer: str, uv: Optional[str]) -> list[str]:

@@ -51,6 +51,7 @@ symlink ``[st_mode, target]``, a directory or special file ``[st_mode]``.
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import json
 import os
@@ -74,6 +75,8 @@ _DIR = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0
 _FILE = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
 _IDENTITY = struct.Struct("<QQqqQ")  # st_mode, st_size, st_mtime_ns, st_ctime_ns, st_ino
 _COUNT = struct.Struct("<Q")
+_BIG = 256 << 10  # bytes: hashed in a thread (see write_manifest)
+_BATCH = 32
 _KINDS = {stat.S_IFREG: "file", stat.S_IFDIR: "directory", stat.S_IFLNK: "symlink"}
 
 Entry = list[Any]  # see the module docstring: [st_mode, ...] by type
@@ -103,15 +106,27 @@ def write_manifest(root: Path, manifest_path: Path) -> Manifest:
         raise ValueError(f"the manifest {manifest_path} must be outside {root}")
     trusted_before = time.time_ns() - RACY_NS
     dirs: dict[str, dict[str, Entry]] = {}
-    for rel, fd, listing in _walk(root):
-        entries: dict[str, Entry] = {}
-        for name, st in listing:
-            if stat.S_ISREG(st.st_mode):
-                st, digest = _hash_file(name, fd)  # the identity of what was hashed
-                entries[name] = _identity(st, trusted_before) + [digest]
-            else:
-                entries[name] = _other(name, fd, st)
-        dirs[rel] = entries
+    # Big files (the native libraries: most of an env's bytes) are hashed on every core:
+    # opened here, hashed and closed in a thread (hashlib and os.read drop the GIL).
+    pending: list[tuple[dict[str, Entry], str, concurrent.futures.Future[Any]]] = []
+    with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        for rel, fd, listing in _walk(root):
+            entries: dict[str, Entry] = {}
+            for name, st in listing:
+                if stat.S_ISREG(st.st_mode) and st.st_size >= _BIG:
+                    file = _open_regular(name, fd)
+                    pending.append((entries, name, pool.submit(_hash_open, file)))
+                    if len(pending) % _BATCH == 0:  # bounded: no more open files than that
+                        concurrent.futures.wait([f for *_, f in pending[-_BATCH:]])
+                elif stat.S_ISREG(st.st_mode):
+                    st, digest = _hash_file(name, fd)  # the identity of what was hashed
+                    entries[name] = _identity(st, trusted_before) + [digest]
+                else:
+                    entries[name] = _other(name, fd, st)
+            dirs[rel] = entries
+        for entries, name, future in pending:
+            st, digest = future.result()
+            entries[name] = _identity(st, trusted_before) + [digest]
     manifest = Manifest(os.stat(root).st_mode, dict(sorted(dirs.items())))
     _store(manifest, Path(manifest_path))
     return manifest
@@ -275,11 +290,31 @@ def _identity(st: os.stat_result, trusted_before: int) -> list[int]:
 def _hash_file(name: str, fd: int) -> tuple[os.stat_result, str]:
     """The stat and sha256 of the regular file ``name`` in the directory ``fd``, both
     from one open file (a symlink or FIFO swapped in since the listing is refused)."""
+    return _hash_open(_open_regular(name, fd))
+
+
+def file_sha256(path: Path) -> str:
+    """The sha256 of the regular file at ``path`` (not followed if it is a symlink)."""
+    return _hash_open(_open_regular(os.fspath(path), None))[1]
+
+
+def open_regular(path: Path) -> int:
+    """An fd of the regular file at ``path``: no symlink followed, no FIFO blocking."""
+    return _open_regular(os.fspath(path), None)
+
+
+def _open_regular(name: str, fd: Optional[int]) -> int:
     file = os.open(name, _FILE, dir_fd=fd)
+    if not stat.S_ISREG(os.fstat(file).st_mode):
+        os.close(file)
+        raise OSError(f"{name} is no longer a regular file")
+    return file
+
+
+def _hash_open(file: int) -> tuple[os.stat_result, str]:
+    """The stat and sha256 of an open regular file, which it closes."""
     try:
         st = os.fstat(file)
-        if not stat.S_ISREG(st.st_mode):
-            raise OSError(f"{name} is no longer a regular file")
         digest = hashlib.sha256()
         for chunk in iter(lambda: os.read(file, 1 << 20), b""):
             digest.update(chunk)

@@ -8,11 +8,8 @@ environments get a cache of their own.
 
 from __future__ import annotations
 
-import io
 import json
 import os
-import re
-import select
 import signal
 import subprocess
 import sys
@@ -380,35 +377,6 @@ def test_prune_skips_envs_in_use_and_removes_old_and_broken(tmp_path: Path) -> N
 
 
 # ----------------------------------------------------------------- progress
-
-
-def test_progress_is_silent_off_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:
-    stream = io.StringIO()
-    progress = Progress(enabled=True, stream=stream)
-    with progress.step("Building env"):
-        pass
-    progress.note("hello")
-    assert stream.getvalue() == ""
-    assert capsys.readouterr().out == ""
-
-
-def test_progress_on_a_terminal_shows_step_and_elapsed() -> None:
-    master, slave = os.openpty()
-    with os.fdopen(slave, "w") as tty:
-        progress = Progress(enabled=True, stream=tty)
-        assert progress.enabled
-        with progress.step("Building env for churn-model"):
-            pass
-        tty.flush()
-        # A pty hands its buffer out in pieces: read until it has nothing more to say.
-        chunks = []
-        while select.select([master], [], [], 1.0)[0]:
-            chunks.append(os.read(master, 65536))
-        out = b"".join(chunks).decode("utf-8", "replace")
-    os.close(master)
-    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out)
-    assert "Building env for churn-model" in plain
-    assert re.search(r"Building env for churn-model: done in \d+\.\ds", plain)
 
 
 @pytest.mark.slow
