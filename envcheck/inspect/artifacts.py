@@ -127,6 +127,8 @@ class _Inspector:
                 kind is None and label is None and Path(name).suffix.lower()
                 in PICKLE_SUFFIXES):
             vm_class = TorchVM if torch else VM
+            if torch:
+                result.format = "torch-zip"
             inspect_stream(opener, result, self.max_bytes, seekable=seekable,
                            joblib=not torch, vm_class=vm_class)
         elif kind == formats.SAFETENSORS:

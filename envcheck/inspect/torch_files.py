@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from typing import IO, Any, Callable, Optional
 
+from envcheck.inspect.allowlist_torch import STORAGE_ELEMENT_SIZE
 from envcheck.inspect.formats import TORCH_LEGACY_MAGIC
 from envcheck.inspect.pickle_reader import Reader, TooLarge
 from envcheck.inspect.pickle_values import Global, PersistentRef, PickleError
@@ -29,14 +30,6 @@ from envcheck.inspect.policy import PickleInspection, Policy
 
 LEGACY_PROTOCOL_VERSION = 1001
 _MAGIC_NUMBER = int.from_bytes(TORCH_LEGACY_MAGIC[2:], "little")
-# Bytes per element of each storage class torch.save writes (torch/storage.py).
-STORAGE_ELEMENT_SIZE = {
-    "DoubleStorage": 8, "FloatStorage": 4, "HalfStorage": 2, "BFloat16Storage": 2,
-    "LongStorage": 8, "IntStorage": 4, "ShortStorage": 2, "CharStorage": 1,
-    "ByteStorage": 1, "BoolStorage": 1, "ComplexFloatStorage": 8,
-    "ComplexDoubleStorage": 16, "QUInt8Storage": 1, "QInt8Storage": 1,
-    "QInt32Storage": 4, "QUInt4x2Storage": 1, "QUInt2x4Storage": 1, "UntypedStorage": 1,
-}
 # torch's restore_location: "cpu", "cuda:0", "mps", "meta", a privateuse backend ...
 _LOCATION = re.compile(r"[a-z][a-z0-9_]{0,31}(:[0-9]{1,4})?\Z")
 
