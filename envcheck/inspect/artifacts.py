@@ -135,9 +135,10 @@ class _Inspector:
             return [artifact_versions.read("safetensors", path, opener, size, label)]
         else:
             reader = artifact_versions.reader_for(name, head)
-            if reader is None:
-                return []
-            return [artifact_versions.read(reader, path, opener, size, label)]
+            if reader is None or (reader == "hf-config" and label is not None):
+                return []  # a config.json inside an archive is that format's own
+            found = artifact_versions.read(reader, path, opener, size, label)
+            return [found] if found.recorded or found.error else []
         return [result]
 
 

@@ -36,9 +36,10 @@ def artifact_label(pkg: ModelPackage, insp: PickleInspection) -> str:
 
 
 def recorded_findings(file: str, recorded: list[RecordedVersion], versions: dict[str, str],
-                      where: str, skip: Optional[dict[str, str]] = None) -> list[Finding]:
-    """Each recorded version that the ``versions`` (pins, or what is installed) cannot
-    read; ``where`` says whose versions they are.  ``skip``: pins already judged."""
+                      installed: bool, skip: Optional[dict[str, str]] = None
+                      ) -> list[Finding]:
+    """Each recorded version that the ``versions`` (the pins, or what is ``installed``)
+    cannot read.  ``skip``: pins already judged statically (installed as pinned)."""
     findings: list[Finding] = []
     for rec in recorded:
         have = versions.get(rec.distribution)
@@ -48,15 +49,20 @@ def recorded_findings(file: str, recorded: list[RecordedVersion], versions: dict
         why = recorded_mismatch(rec, have)
         if why is None:
             continue
+        where = (f"the environment has {rec.distribution} {have} installed" if installed
+                 else f"requirements.txt declares {rec.distribution}=={have}")
         if rec.rule == "onnx":
-            message = (f"{file}: {rec.what} cannot run on onnxruntime {have} ({where}): "
-                       f"{why}")
+            message = f"{file}: {rec.what} cannot run where {where}: {why}"
         else:
             message = (f"{file}: {rec.what} was written by {rec.distribution} "
-                       f"{rec.display} but {where} {rec.distribution} {have}: {why}")
-        findings.append(error(message, file=file, details={
-            "library": rec.distribution, "recorded": rec.version, "what": rec.what,
-            ("declared" if "requirements" in where else "loaded_with"): have, "file": file}))
+                       f"{rec.display}, but {where}: {why}")
+        details = {"library": rec.distribution, "recorded": rec.version, "what": rec.what,
+                   "file": file}
+        if installed:
+            details.update(loaded_with=have, source=INSTALLED)
+        else:
+            details["declared"] = have
+        findings.append(error(message, file=file, details=details))
     return findings
 
 
@@ -74,7 +80,7 @@ def check_versions(pkg: ModelPackage, inspections: list[PickleInspection],
         if insp.error is not None:
             continue  # pickle.safety reports it; nothing trustworthy was read
         file = artifact_label(pkg, insp)
-        findings += recorded_findings(file, insp.recorded, pkg.pins, "requirements.txt declares")
+        findings += recorded_findings(file, insp.recorded, pkg.pins, installed=False)
         for estimator, versions in sorted(insp.sklearn_versions.items()):
             for version, count in sorted(versions.items()):
                 details = {"estimator": estimator, "pickled_with": version,
@@ -136,8 +142,8 @@ def installed_version_findings(pkg: ModelPackage, inspections: list[PickleInspec
         if insp.error is not None:
             continue
         file = artifact_label(pkg, insp)
-        findings += recorded_findings(file, insp.recorded, installed,
-                                      "the environment has installed", skip=pkg.pins)
+        findings += recorded_findings(file, insp.recorded, installed, installed=True,
+                                      skip=pkg.pins)
         for estimator, versions in sorted(insp.sklearn_versions.items()):
             for version, count in sorted(versions.items()):
                 pin = pkg.pins.get("scikit-learn")
