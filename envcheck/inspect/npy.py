@@ -96,4 +96,4 @@ def object_pickle(opener: Callable[[], IO[bytes]], result: PickleInspection
         result.walked = False
         return None
     result.size -= start
-    return lambda: io.BufferedReader(Window(opener(), start))  # type: ignore[arg-type]
+    return lambda: io.BufferedReader(Window(opener(), start))

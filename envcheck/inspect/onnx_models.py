@@ -119,12 +119,11 @@ def onnxruntime_problem(needs: str, onnxruntime: str) -> Optional[str]:
     except InvalidVersion:
         return None
     key = (release[0], release[1] if len(release) > 1 else 0)
-    if key < min(ONNXRUNTIME_SUPPORT):
+    newest = max(ONNXRUNTIME_SUPPORT)
+    row = ONNXRUNTIME_SUPPORT.get(min(key, newest))
+    if row is None:  # older than the table (or a gap in it): not judged
         return None
-    opset, ml_opset, ir = ONNXRUNTIME_SUPPORT.get(key, ONNXRUNTIME_SUPPORT[max(
-        ONNXRUNTIME_SUPPORT)] if key > max(ONNXRUNTIME_SUPPORT) else (0, 0, 0))
-    if (opset, ml_opset, ir) == (0, 0, 0):
-        return None
+    opset, ml_opset, ir = row
     limits = {"ir": ir, "ai.onnx": opset, "ai.onnx.ml": ml_opset}
     names = {"ir": "IR version", "ai.onnx": "ai.onnx opset", "ai.onnx.ml": "ai.onnx.ml opset"}
     for part in needs.split(";"):

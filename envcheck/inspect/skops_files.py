@@ -16,6 +16,7 @@ cannot tell what it builds.  ``_sklearn_version`` in an object's state and the f
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import IO, Any, Callable, Optional
@@ -49,7 +50,7 @@ def inspect_schema(path: Path, opener: Callable[[], IO[bytes]], size: int,
     try:
         with opener() as data:
             text = data.read(size + 1)
-        schema = load_json(_Bytes(text), size)
+        schema = load_json(io.BytesIO(text), size)
     except (ValueError, RecursionError, MemoryError, OSError) as exc:
         result.error = f"skops schema.json cannot be read: {exc}"
         return result
@@ -66,14 +67,6 @@ def inspect_schema(path: Path, opener: Callable[[], IO[bytes]], size: int,
     result.protocol = result.max_protocol = None
     policy.finish()
     return result
-
-
-class _Bytes:
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-
-    def read(self, n: int) -> bytes:
-        return self.data[:n]
 
 
 def _nodes(tree: Any):  # -> Iterator[dict] in document order, iteratively (no recursion)
