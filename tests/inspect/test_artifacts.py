@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "fixtures" / "pickles"))
 
 from envcheck.inspect.artifacts import inspect_all, inspect_artifact, is_inspected
 from envcheck.inspect.pickles import check_safety
@@ -101,6 +104,10 @@ def test_torch_storages_and_plain_arrays_are_not_walked() -> None:
     ("zip_overlap_bomb.zip", "members 'a' and 'b' overlap: refused as an expansion bomb"),
     ("archive.7z", "archive.7z: cannot be inspected (7z archive: envcheck cannot open this "
                    "format, so what it holds was not inspected"),
+    ("hash_bomb_dup.pkl", "(resource limit: a dict key expands to more than 100000 elements "
+                          "when hashed (a memo/DUP expansion bomb) at byte 85)"),
+    ("hash_bomb_memo.pkl", "(resource limit: a dict key expands to more than 100000 "
+                           "elements when hashed (a memo/DUP expansion bomb) at byte 205)"),
 ])
 def test_every_malicious_file_is_refused_before_anything_runs(
         name: str, words: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -110,6 +117,16 @@ def test_every_malicious_file_is_refused_before_anything_runs(
     assert any(words in f.message and f.severity is Severity.ERROR for f in check.findings), \
         [f.message for f in check.findings]
     assert not any(p.name.startswith(SENTINEL) for p in tmp_path.iterdir())
+
+
+def test_a_key_sharing_sub_tuples_within_the_limit_passes(tmp_path: Path) -> None:
+    import make_corpus as mc  # the opcode assembler (fixtures/pickles on sys.path)
+
+    # {(t, t): 1} with t a 3-level shared tuple: 14 elements hashed, far below the limit
+    data = mc.proto(4) + mc.EMPTY_DICT + mc.EMPTY_TUPLE + b"2\x86" * 3 + mc.NONE + b"s" \
+        + mc.STOP
+    (tmp_path / "k.pkl").write_bytes(data)
+    assert inspect_artifact(tmp_path / "k.pkl")[0].safe
 
 
 def test_findings_give_the_offset_inside_the_member() -> None:
