@@ -3,7 +3,11 @@
 Every member is classified by its content (:mod:`envcheck.inspect.formats`) and walked
 by the caller's inspector (a pickle, an object ``.npy``, a nested zip ...), except the
 raw tensor storages of a torch zip (``<prefix>/data/<key>`` beside
-``<prefix>/data.pkl``), which ``torch.load`` only ever copies into tensors.
+``<prefix>/data.pkl``), which ``torch.load`` only ever copies into tensors.  In a
+TorchScript archive (``<prefix>/constants.pkl``) the ``__torch__.*`` classes its
+``code/`` defines are TorchScript's, not Python imports
+(:func:`envcheck.inspect.torch_files.drop_torchscript_names`); the TorchScript code itself
+is not inspected.
 
 Before any member is read, the archive's directory is judged for expansion bombs (all
 refused as a resource finding, before memory or time is spent): more than
@@ -24,6 +28,7 @@ from typing import IO, Callable, Optional
 
 from envcheck.inspect.formats import HEAD
 from envcheck.inspect.policy import PickleInspection
+from envcheck.inspect.torch_files import torchscript_modules
 
 MAX_MEMBERS = 10_000
 MAX_UNPACKED = 64 * 1024 ** 3  # declared bytes of all members (a 30B-parameter fp16 zip)
@@ -32,9 +37,10 @@ RATIO_FLOOR = 16 * 1024 ** 2  # smaller members are not judged by their ratio
 MAX_DEPTH = 3  # a zip inside a zip inside a zip inside the file
 _LOCAL_HEADER = 30  # fixed part of a zip local file header
 
-# The caller's inspector of one member: (path, opener, size, head, label, depth, torch).
-MemberInspector = Callable[[Path, Callable[[], IO[bytes]], int, bytes, str, int, bool],
-                           list[PickleInspection]]
+# The caller's inspector of one member: (path, opener, size, head, label, depth, torch);
+# torch: None outside a torch zip, else the TorchScript classes its code defines.
+MemberInspector = Callable[[Path, Callable[[], IO[bytes]], int, bytes, str, int,
+                            Optional[frozenset[str]]], list[PickleInspection]]
 
 
 def _refusal(path: Path, label: Optional[str], message: str) -> list[PickleInspection]:
@@ -99,7 +105,9 @@ def inspect_zip(path: Path, opener: Callable[[], IO[bytes]], label: Optional[str
             problem = bomb_problem(infos)
             if problem is not None:
                 return _refusal(path, label, problem)
-            prefixes = torch_prefixes([i.filename for i in infos])
+            names = [i.filename for i in infos]
+            prefixes = torch_prefixes(names)
+            scripts = {p: torchscript_modules(names, p) for p in prefixes}
             for info in infos:
                 if info.is_dir() or _is_storage(info.filename, prefixes):
                     continue
@@ -108,7 +116,7 @@ def inspect_zip(path: Path, opener: Callable[[], IO[bytes]], label: Optional[str
                 if problem is not None:
                     out.extend(_refusal(path, name, problem))
                     continue
-                torch = info.filename.partition("/")[0] in prefixes
+                torch = scripts.get(info.filename.partition("/")[0])
                 out.extend(inspect_member(path, _opener(archive, info), info.file_size,
                                           head, name, depth + 1, torch))
     return out

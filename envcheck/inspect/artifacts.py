@@ -30,7 +30,7 @@ from envcheck.inspect import archives, artifact_versions, formats, npy, skops_fi
 from envcheck.inspect.pickle_vm import VM
 from envcheck.inspect.pickles import INTERNAL_ERROR, PICKLE_SUFFIXES, inspect_stream
 from envcheck.inspect.policy import PickleInspection
-from envcheck.inspect.torch_files import TorchVM, inspect_legacy
+from envcheck.inspect.torch_files import TorchVM, drop_torchscript_names, inspect_legacy
 
 Opener = Callable[[], IO[bytes]]
 
@@ -70,7 +70,7 @@ def inspect_artifact(path: Path, max_bytes: Optional[int] = None) -> list[Pickle
         with open(path, "rb") as raw:
             head = raw.read(formats.HEAD)
         return _Inspector(max_bytes).any(path, lambda: open(path, "rb"), st.st_size, head,
-                                         None, 0, False)
+                                         None, 0, None)
     except OSError as exc:
         return [PickleInspection(path=path, error=f"cannot read: {exc.strerror or exc}")]
     except Exception as exc:  # a bug in the inspector must still fail closed
@@ -82,8 +82,8 @@ class _Inspector:
     def __init__(self, max_bytes: Optional[int]) -> None:
         self.max_bytes = max_bytes
 
-    def any(self, path: Path, opener: Opener, size: int, head: bytes,
-            label: Optional[str], depth: int, torch: bool) -> list[PickleInspection]:
+    def any(self, path: Path, opener: Opener, size: int, head: bytes, label: Optional[str],
+            depth: int, torch: Optional[frozenset[str]]) -> list[PickleInspection]:
         """The inspections of the bytes ``opener()`` yields (a file or a member)."""
         start = time.perf_counter()
         try:
@@ -97,7 +97,8 @@ class _Inspector:
         return out
 
     def _dispatch(self, path: Path, opener: Opener, size: int, head: bytes,
-                  label: Optional[str], depth: int, torch: bool) -> list[PickleInspection]:
+                  label: Optional[str], depth: int, torch: Optional[frozenset[str]]
+                  ) -> list[PickleInspection]:
         name = (label or path.name).rsplit("!", 1)[-1]
         kind = formats.kind_of(head, size, opener)
         if kind == formats.ZIP:
@@ -126,11 +127,12 @@ class _Inspector:
         elif kind in (formats.PICKLE, formats.COMPRESSED_PICKLE) or (
                 kind is None and label is None and Path(name).suffix.lower()
                 in PICKLE_SUFFIXES):
-            vm_class = TorchVM if torch else VM
-            if torch:
-                result.format = "torch-zip"
+            if torch is not None:
+                result.format = "torchscript" if torch else "torch-zip"
             inspect_stream(opener, result, self.max_bytes, seekable=seekable,
-                           joblib=not torch, vm_class=vm_class)
+                           joblib=torch is None, vm_class=VM if torch is None else TorchVM)
+            if torch:
+                drop_torchscript_names(result, torch)
         elif kind == formats.SAFETENSORS:
             return [artifact_versions.read("safetensors", path, opener, size, label)]
         else:

@@ -29,6 +29,13 @@ from envcheck.inspect.pickles import _walk
 from envcheck.inspect.policy import PickleInspection, Policy
 
 LEGACY_PROTOCOL_VERSION = 1001
+# TorchScript archives (torch.jit.save; torch.load hands them to torch.jit.load): their
+# pickles are read by torch's C++ unpickler, which imports no Python module.  The names it
+# resolves beyond the state-dict ones are these builders and ``__torch__.*`` classes,
+# which are TorchScript compiled from the archive's own ``code/`` (torch/jit/_pickle.py).
+TORCHSCRIPT_BUILDERS = frozenset(("torch.jit._pickle", name) for name in (
+    "build_intlist", "build_tensorlist", "build_doublelist", "build_boollist",
+    "build_tensor_from_id", "restore_type_tag"))
 _MAGIC_NUMBER = int.from_bytes(TORCH_LEGACY_MAGIC[2:], "little")
 # torch's restore_location: "cpu", "cuda:0", "mps", "meta", a privateuse backend ...
 _LOCATION = re.compile(r"[a-z][a-z0-9_]{0,31}(:[0-9]{1,4})?\Z")
@@ -139,3 +146,20 @@ def _skip_storages(reader: Reader, keys: list, storages: dict[str, tuple[str, in
     if not reader.at_eof():
         return "legacy torch file: data after the last storage"
     return None
+
+
+def torchscript_modules(names: list[str], prefix: str) -> frozenset[str]:
+    """``__torch__.a.b`` for each ``<prefix>/code/__torch__/a/b.py`` of a TorchScript
+    archive (one with a ``constants.pkl``); empty for a ``torch.save`` zip."""
+    if f"{prefix}/constants.pkl" not in names:
+        return frozenset()
+    code = f"{prefix}/code/"
+    return frozenset(n[len(code):-3].replace("/", ".") for n in names
+                     if n.startswith(code + "__torch__/") and n.endswith(".py"))
+
+
+def drop_torchscript_names(result: PickleInspection, modules: frozenset[str]) -> None:
+    """Keep only what TorchScript's unpickler would not resolve itself: its builders, and
+    classes compiled from the archive's own code, are not Python imports."""
+    result.unsafe = [u for u in result.unsafe if not (
+        (u.module, u.name) in TORCHSCRIPT_BUILDERS or u.module in modules)]

@@ -93,6 +93,9 @@ def test_torch_storages_and_plain_arrays_are_not_walked() -> None:
 @pytest.mark.parametrize("name, words", [
     ("torch_zip_data_pkl.pt", "torch_zip_data_pkl.pt!archive/data.pkl: imports os.system"),
     ("npz_pickle_member.npz", "npz_pickle_member.npz!evil.npy: imports os.system"),
+    ("torchscript_os_system.pt", "torchscript_os_system.pt!m/data.pkl: imports os.system"),
+    ("torchscript_os_system.pt", "torchscript_os_system.pt!m/data.pkl: imports "
+                                 "__torch__.evil.Run at byte 2: dunder name"),
     ("object_array_payload.npy", "object_array_payload.npy: imports os.system"),
     ("torch_legacy_fourth_pickle.pt", "torch_legacy_fourth_pickle.pt: imports os.system"),
     ("skops_schema_os_system.skops",

@@ -10,6 +10,7 @@ import pytest
 
 from envcheck.inspect.artifacts import inspect_artifact
 from envcheck.inspect.formats import TORCH_LEGACY, kind_of
+from envcheck.inspect.torch_files import torchscript_modules
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 BENIGN = FIXTURES / "formats" / "benign"
@@ -105,3 +106,19 @@ def test_a_module_persistent_id_is_accepted_and_others_refused(tmp_path: Path) -
     other = mc.MARK + mc.s0("tensorflow") + mc.TUPLE + b"Q"
     ref, = _inspect(tmp_path, _legacy(other, [], b"")).unsafe
     assert ref.dangerous and "needs a custom loader" in ref.reason
+
+
+def test_a_real_torchscript_archive_passes_as_torchscript() -> None:
+    inspections = inspect_artifact(BENIGN / "torchscript_model.pt")
+    assert {i.format for i in inspections} == {"torchscript"}
+    assert all(i.safe for i in inspections)
+    data_pkl, = [i for i in inspections if i.member == "torchscript_model/data.pkl"]
+    assert ("__torch__.torch.nn.modules.linear", "Linear") in {
+        (g.module, g.name) for g in data_pkl.globals}
+
+
+def test_torchscript_classes_must_be_defined_by_the_archive_code() -> None:
+    names = ["m/data.pkl", "m/constants.pkl", "m/code/__torch__/a/b.py",
+             "m/code/__torch__/a/b.py.debug_pkl", "m/code/other.py"]
+    assert torchscript_modules(names, "m") == {"__torch__.a.b"}
+    assert torchscript_modules(["m/data.pkl", "m/code/__torch__/a.py"], "m") == set()
