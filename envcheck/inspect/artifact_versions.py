@@ -7,7 +7,8 @@ JSON without a signature of its own (Hugging Face's ``config.json``):
   UBJSON): ``"version": [major, minor, patch]`` at the end, written by every xgboost
   since 1.0.  xgboost reads models written by older releases, so a newer pin is fine.
 * LightGBM text models (``tree\\nversion=v4``): only the model format generation is
-  written (``v3`` by lightgbm 3.x, ``v4`` by lightgbm 4.x), compared as "4.0 or later".
+  written -- ``v2`` since lightgbm 2.0, ``v3`` since 2.3.0 (LightGBM pull request 2269),
+  ``v4`` since 4.0.0 -- compared as "that release or later" (:data:`LIGHTGBM_FORMATS`).
 * ONNX models (:mod:`envcheck.inspect.onnx_models`): IR version and opsets against the
   pinned onnxruntime.
 * ``.keras`` archives (``metadata.json``: ``keras_version``) and skops files
@@ -34,6 +35,8 @@ _TAIL = 4096  # xgboost writes "version" last
 _XGB_JSON = re.compile(rb'\A\s*\{\s*"learner"\s*:')
 _XGB_UBJ = re.compile(rb"\A\{(?:[iU]\x07|I\x00\x07|l\x00{3}\x07|L\x00{7}\x07)learner")
 _LGB = re.compile(rb"\Atree\r?\nversion=v(\d+)\r?\n")
+# LightGBM model format generation -> the first lightgbm release that writes it.
+LIGHTGBM_FORMATS = {"2": "2.0", "3": "2.3", "4": "4.0"}
 _SAFETENSORS_DTYPES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "I16": 2,
                        "U16": 2, "F16": 2, "BF16": 2, "I32": 4, "U32": 4, "F32": 4,
                        "F64": 8, "I64": 8, "U64": 8, "C64": 8}
@@ -81,11 +84,15 @@ def _xgboost(data: IO[bytes], size: int, result: PickleInspection) -> Optional[s
 
 def _lightgbm(data: IO[bytes], size: int, result: PickleInspection) -> Optional[str]:
     match = _LGB.match(data.read(64))
-    if match:
-        generation = match.group(1).decode()
-        result.recorded.append(RecordedVersion(
-            "lightgbm", f"{generation}.0", f"the LightGBM model (format v{generation})",
-            shown=f"{generation}.0 or later"))
+    if match is None:
+        return None
+    generation = match.group(1).decode()
+    first = LIGHTGBM_FORMATS.get(generation)
+    if first is None:
+        return f"model format v{generation}, which no known lightgbm writes"
+    result.recorded.append(RecordedVersion(
+        "lightgbm", first, f"the LightGBM model (format v{generation})",
+        shown=f"{first} or later"))
     return None
 
 

@@ -17,6 +17,11 @@ INTERFACE CONTRACT (the pipeline calls exactly these):
     check_versions(pkg, inspections, target_python) -> CheckResult  # checks.PICKLE_VERSIONS.id
     allowed_predicate(pkg, trusted) -> (module, name) -> bool   # the probe's audit hook
 
+Files that hold pickles in other formats (zip archives, legacy torch files, ``.npy``,
+skops) or record versions (xgboost, LightGBM, ONNX ...) are found and opened by
+:mod:`envcheck.inspect.artifacts` (``is_inspected``, ``inspect_all``), which walks each
+pickle stream with :func:`inspect_stream`; their inspections go to the same two checks.
+
 An inspection whose ``error`` starts with :data:`INTERNAL_ERROR` ended in an unexpected
 exception (an inspector bug, still failing closed); any other ``error`` is what is wrong
 with the file (malformed, truncated, too large, compressed badly, unreadable).

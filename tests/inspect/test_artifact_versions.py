@@ -40,6 +40,20 @@ def test_the_readers_go_by_content_not_by_suffix(tmp_path: Path) -> None:
     assert inspect_artifact(tmp_path / "config.json") == []
 
 
+@pytest.mark.parametrize("generation, recorded, problem", [
+    ("v3", "2.3", None), ("v2", "2.0", None),
+    ("v9", None, "model format v9, which no known lightgbm writes"),
+])
+def test_lightgbm_format_generations(tmp_path: Path, generation: str, recorded: str,
+                                     problem: str) -> None:
+    text = (BENIGN / "lightgbm_model.txt").read_text()
+    (tmp_path / "m.txt").write_text(text.replace("version=v4", f"version={generation}"))
+    found = inspect_artifact(tmp_path / "m.txt")
+    assert [r.version for i in found for r in i.recorded] == ([recorded] if recorded else [])
+    assert [i.error for i in found if i.error] == ([f"lightgbm-text: {problem}"] if problem
+                                                   else [])
+
+
 def _safetensors(header: dict, data: bytes, length: int = -1) -> bytes:
     text = json.dumps(header).encode()
     return struct.pack("<Q", len(text) if length < 0 else length) + text + data
