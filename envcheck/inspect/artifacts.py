@@ -54,7 +54,8 @@ def is_inspected(path: Path) -> bool:
         return False
     opener: Opener = lambda: open(path, "rb")  # noqa: E731
     return bool(head) and (formats.kind_of(head, st.st_size, opener) is not None
-                           or artifact_versions.reader_for(path.name, head) is not None)
+                           or artifact_versions.reader_for(path.name, head) is not None
+                           or formats.ends_like_zip(opener, st.st_size))
 
 
 def inspect_artifact(path: Path, max_bytes: Optional[int] = None) -> list[PickleInspection]:
@@ -101,6 +102,8 @@ class _Inspector:
                   ) -> list[PickleInspection]:
         name = (label or path.name).rsplit("!", 1)[-1]
         kind = formats.kind_of(head, size, opener)
+        if kind is None and label is None and formats.ends_like_zip(opener, size):
+            kind = formats.ZIP  # a file (not a member: seeking one is decompressing it)
         if kind == formats.ZIP:
             return archives.inspect_zip(path, opener, label, depth, self.any)
         if label is not None and name == "schema.json" and head.lstrip()[:1] == b"{":

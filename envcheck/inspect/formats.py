@@ -88,6 +88,16 @@ def kind_of(head: bytes, size: int, opener: Callable[[], IO[bytes]]) -> Optional
     return None
 
 
+def ends_like_zip(opener: Callable[[], IO[bytes]], size: int) -> bool:
+    """A zip with data before it (a self-extractor's layout): ``zipfile`` -- and so an
+    ``interface.py`` that opens it -- finds the directory from the end of the file."""
+    if size < 22:
+        return False
+    with opener() as handle:
+        handle.seek(size - 22)
+        return handle.read(4) == b"PK\x05\x06"
+
+
 def _is_safetensors(head: bytes, size: int) -> bool:
     if len(head) < 9 or head[8:9] != b"{":
         return False

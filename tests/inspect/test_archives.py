@@ -140,3 +140,13 @@ def test_a_corrupt_member_fails_closed(tmp_path: Path) -> None:
     path.write_bytes(bytes(data))
     error, = _errors(path)
     assert "Bad CRC-32" in error
+
+
+def test_a_zip_behind_other_bytes_is_opened_like_zipfile_opens_it(tmp_path: Path) -> None:
+    # zipfile finds the directory from the end: data before the zip does not hide it
+    archive = _zip(tmp_path / "a.zip", {"model.pkl": PAYLOAD}).read_bytes()
+    (tmp_path / "model.bin").write_bytes(b"#!/bin/sh\nexit 0\n" + archive)
+    with zipfile.ZipFile(tmp_path / "model.bin") as check:  # what interface.py would see
+        assert check.read("model.pkl") == PAYLOAD
+    inspection, = inspect_artifact(tmp_path / "model.bin")
+    assert inspection.member == "model.pkl" and not inspection.safe
