@@ -9,11 +9,14 @@ payload the generator proved to run under the real loader (MANIFEST.json).
 from __future__ import annotations
 
 import json
+import random
 import shutil
 import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "fixtures" / "pickles"))
 
@@ -163,3 +166,27 @@ def test_a_file_envcheck_cannot_read_fails_closed(tmp_path: Path) -> None:
     path.write_bytes(b"PK\x03\x04" + bytes(40))  # a zip signature and nothing else
     inspection, = inspect_artifact(path)
     assert inspection.error is not None and "not a readable zip archive" in inspection.error
+
+
+_CONTAINERS = [(BENIGN / n).read_bytes() for n in (
+    "torch_state_dict.pt", "torch_legacy_state_dict.pt", "arrays.npz", "labels_object.npy",
+    "pipeline.onnx", "model.safetensors", "xgboost_model.ubj", "torchscript_model.pt")]
+
+
+@settings(max_examples=300, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**32 - 1), flips=st.integers(1, 8),
+       which=st.integers(0, len(_CONTAINERS) - 1), cut=st.booleans())
+def test_mutated_real_containers_never_raise(tmp_path: Path, seed: int, flips: int,
+                                             which: int, cut: bool) -> None:
+    rng = random.Random(seed)
+    data = bytearray(_CONTAINERS[which])
+    for _ in range(flips):
+        data[rng.randrange(len(data))] = rng.randrange(256)
+    if cut:
+        data = data[:rng.randrange(1, len(data))]
+    (tmp_path / "model.pt").write_bytes(bytes(data))
+    # a clean walk or a fail-closed error: never an exception, never an inspector bug
+    for inspection in inspect_artifact(tmp_path / "model.pt"):
+        assert inspection.error is None or not inspection.error.startswith("internal"), \
+            inspection.error
