@@ -21,6 +21,7 @@ its directory entry declares (``zipfile`` stops there and checks the CRC).
 
 from __future__ import annotations
 
+import tarfile
 import zipfile
 import zlib
 from pathlib import Path
@@ -139,3 +140,45 @@ def _member_head(archive: zipfile.ZipFile, info: zipfile.ZipInfo
     except (zipfile.BadZipFile, zlib.error, OSError, EOFError, RuntimeError,
             ValueError) as exc:
         return b"", f"archive member cannot be read: {exc}"
+
+
+def inspect_tar(path: Path, opener: Callable[[], IO[bytes]], label: Optional[str],
+                depth: int, inspect_member: MemberInspector) -> list[PickleInspection]:
+    """Every pickle inside an uncompressed tar (as the zip members are found).  Its members
+    are stored, not compressed, so they cannot expand -- except sparse ones, refused."""
+    if depth > MAX_DEPTH:
+        return _refusal(path, label, f"resource limit: archives nested more than "
+                                     f"{MAX_DEPTH} deep; refused as an expansion bomb")
+    out: list[PickleInspection] = []
+    with opener() as raw:
+        try:
+            archive = tarfile.open(fileobj=raw, mode="r:")
+            members = archive.getmembers()
+        except (tarfile.TarError, OSError, EOFError, ValueError) as exc:
+            return _refusal(path, label, f"not a readable tar archive: {exc}")
+        if len(members) > MAX_MEMBERS:
+            return _refusal(path, label, f"resource limit: {len(members)} archive members "
+                                         f"(more than {MAX_MEMBERS}); refused")
+        for member in members:
+            if not member.isfile():
+                continue  # directories, links (whose data is another member's), devices
+            name = f"{label}!{member.name}" if label else member.name
+            if member.issparse():
+                out.extend(_refusal(path, name, "resource limit: a sparse tar member "
+                                                "(expands holes); refused"))
+                continue
+            opener_ = _tar_opener(archive, member)
+            with opener_() as data:
+                head = data.read(HEAD)
+            out.extend(inspect_member(path, opener_, member.size, head, name, depth + 1,
+                                      None))
+    return out
+
+
+def _tar_opener(archive: tarfile.TarFile, member: tarfile.TarInfo
+                ) -> Callable[[], IO[bytes]]:
+    def open_member() -> IO[bytes]:
+        handle = archive.extractfile(member)
+        assert handle is not None  # a regular file always has data
+        return handle
+    return open_member

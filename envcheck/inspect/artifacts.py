@@ -9,7 +9,8 @@ zip (torch, npz, any)  :mod:`envcheck.inspect.archives`, each member by content
 legacy torch.save      :mod:`envcheck.inspect.torch_files` (five pickles + storages)
 ``.npy``               :mod:`envcheck.inspect.npy` (the pickle of an object array)
 skops                  :mod:`envcheck.inspect.skops_files` (its schema's types)
-7z, RAR, tar, zstd     refused: envcheck cannot open them (fails closed)
+tar (uncompressed)     :mod:`envcheck.inspect.archives`, each member by content
+7z, RAR, zstd, CAB     refused: envcheck cannot open them (fails closed)
 models with versions   :mod:`envcheck.inspect.artifact_versions`
 =====================  ==========================================================
 
@@ -106,6 +107,8 @@ class _Inspector:
             kind = formats.ZIP  # a file (not a member: seeking one is decompressing it)
         if kind == formats.ZIP:
             return archives.inspect_zip(path, opener, label, depth, self.any)
+        if kind == formats.TAR:
+            return archives.inspect_tar(path, opener, label, depth, self.any)
         if label is not None and name == "schema.json" and head.lstrip()[:1] == b"{":
             return [skops_files.inspect_schema(path, opener, size, label)]
         if label is not None and name == "metadata.json" and head.lstrip()[:1] == b"{":

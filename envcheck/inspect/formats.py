@@ -24,6 +24,7 @@ PICKLE = "pickle"
 COMPRESSED_PICKLE = "compressed-pickle"  # joblib's compressors (or joblib < 0.9.3's ZF)
 TORCH_LEGACY = "torch-legacy"  # torch.save(..., _use_new_zipfile_serialization=False)
 SAFETENSORS = "safetensors"
+TAR = "tar"  # uncompressed: torch.load's oldest format is one (its members are pickles)
 UNOPENABLE_ARCHIVE = "unopenable"  # see :func:`unopenable` for which
 
 # Archive formats no loader in a model package reads by itself and envcheck cannot open
@@ -54,9 +55,11 @@ def unopenable(head: bytes) -> Optional[str]:
     for magic, name in UNOPENABLE:
         if head.startswith(magic):
             return name
-    if len(head) >= 262 and head[257:262] == b"ustar":
-        return "tar archive"
     return None
+
+
+def is_tar_head(head: bytes) -> bool:
+    return len(head) >= 262 and head[257:262] == b"ustar"
 
 
 def is_pickle_head(head: bytes) -> bool:
@@ -71,6 +74,8 @@ def kind_of(head: bytes, size: int, opener: Callable[[], IO[bytes]]) -> Optional
         return NPY
     if unopenable(head):
         return UNOPENABLE_ARCHIVE
+    if is_tar_head(head):
+        return TAR
     if is_pickle_head(head):
         at = 2 if head[1] < 4 else 11  # protocol 4+ opens a FRAME (opcode + 8 bytes)
         if head[at:at + len(TORCH_LEGACY_MAGIC)] == TORCH_LEGACY_MAGIC:

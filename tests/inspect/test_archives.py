@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import sys
+import tarfile
 import zipfile
 from pathlib import Path
 
@@ -150,3 +151,35 @@ def test_a_zip_behind_other_bytes_is_opened_like_zipfile_opens_it(tmp_path: Path
         assert check.read("model.pkl") == PAYLOAD
     inspection, = inspect_artifact(tmp_path / "model.bin")
     assert inspection.member == "model.pkl" and not inspection.safe
+
+
+def _tar(path: Path, members: dict[str, bytes]) -> Path:
+    with tarfile.open(path, "w") as archive:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_tar_members_are_walked_and_named(tmp_path: Path) -> None:
+    # torch.load's oldest format is a tar whose members are pickles: tar is opened, not
+    # refused, and a data tarball passes
+    path = _tar(tmp_path / "model.tar", {"sys_info": PAYLOAD, "notes.txt": b"hello."})
+    inspection, = inspect_artifact(path)
+    assert inspection.member == "sys_info" and ("os", "system") in {
+        (u.module, u.name) for u in inspection.unsafe}
+    assert inspect_artifact(_tar(tmp_path / "data.tar", {"a.csv": b"x,y\n1,2\n"})) == []
+
+
+def test_a_tar_inside_a_zip_is_walked(tmp_path: Path) -> None:
+    inner = _tar(tmp_path / "inner.tar", {"m.pkl": PAYLOAD}).read_bytes()
+    inspection, = inspect_artifact(_zip(tmp_path / "o.zip", {"inner.tar": inner}))
+    assert inspection.member == "inner.tar!m.pkl" and not inspection.safe
+
+
+def test_a_truncated_tar_fails_closed(tmp_path: Path) -> None:
+    data = _tar(tmp_path / "t.tar", {"m.pkl": PAYLOAD * 20}).read_bytes()
+    (tmp_path / "cut.tar").write_bytes(data[:600])
+    assert _errors(tmp_path / "cut.tar") == ["not a readable tar archive: unexpected end of "
+                                             "data"]

@@ -32,7 +32,7 @@ def _kind(data: bytes) -> object:
     (b"7z\xbc\xaf\x27\x1c" + bytes(30), formats.UNOPENABLE_ARCHIVE),
     (b"Rar!\x1a\x07\x00" + bytes(30), formats.UNOPENABLE_ARCHIVE),
     (b"\x28\xb5\x2f\xfd" + bytes(30), formats.UNOPENABLE_ARCHIVE),
-    (bytes(257) + b"ustar\x0000" + bytes(250), formats.UNOPENABLE_ARCHIVE),
+    (bytes(257) + b"ustar\x0000" + bytes(250), formats.TAR),
     (b"Prose that ends in a full stop.", None),  # walked as protocol 0, rejected
     (b"x" + b"not zlib at all", None),  # 'x' is zlib's magic: decompressing decides
     (b"\x00" * 64, None),
