@@ -112,7 +112,7 @@ class _Inspector:
         if label is not None and name == "schema.json" and head.lstrip()[:1] == b"{":
             return [skops_files.inspect_schema(path, opener, size, label)]
         if label is not None and name == "metadata.json" and head.lstrip()[:1] == b"{":
-            return [artifact_versions.read("keras", path, opener, size, label)]
+            return _versions("keras", path, opener, size, label)
         result = PickleInspection(path=path, member=label, size=size)
         seekable = label is None  # a member seeks by decompressing
         if kind == formats.UNOPENABLE_ARCHIVE:
@@ -145,9 +145,15 @@ class _Inspector:
             reader = artifact_versions.reader_for(name, head)
             if reader is None or (reader == "hf-config" and label is not None):
                 return []  # a config.json inside an archive is that format's own
-            found = artifact_versions.read(reader, path, opener, size, label)
-            return [found] if found.recorded or found.error else []
+            return _versions(reader, path, opener, size, label)
         return [result]
+
+
+def _versions(reader: str, path: Path, opener: Opener, size: int, label: Optional[str]
+              ) -> list[PickleInspection]:
+    """A document that records versions: reported when it records one or is malformed."""
+    found = artifact_versions.read(reader, path, opener, size, label)
+    return [found] if found.recorded or found.error else []
 
 
 def inspect_all(paths: list[Path]) -> list[PickleInspection]:
