@@ -49,14 +49,17 @@ def is_inspected(path: Path) -> bool:
     if path.suffix.lower() in PICKLE_SUFFIXES:
         return True
     try:
-        with open(path, "rb") as raw:
+        with open(path, "rb") as raw:  # one open for both ends: most files are neither
             head = raw.read(formats.HEAD)
+            if st.st_size > len(head):
+                raw.seek(max(st.st_size - 22, 0))
+            tail = raw.read(22) if st.st_size > len(head) else head
     except OSError:
         return False
     opener: Opener = lambda: open(path, "rb")  # noqa: E731
-    return bool(head) and (formats.kind_of(head, st.st_size, opener) is not None
+    return bool(head) and (formats.kind_of(head, st.st_size, opener, tail) is not None
                            or artifact_versions.reader_for(path.name, head) is not None
-                           or formats.ends_like_zip(opener, st.st_size))
+                           or formats.tail_is_zip(tail))
 
 
 def inspect_artifact(path: Path, max_bytes: Optional[int] = None) -> list[PickleInspection]:

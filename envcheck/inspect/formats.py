@@ -66,8 +66,10 @@ def is_pickle_head(head: bytes) -> bool:
     return len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5
 
 
-def kind_of(head: bytes, size: int, opener: Callable[[], IO[bytes]]) -> Optional[str]:
-    """The format of the bytes ``opener()`` yields (``head`` are their first bytes)."""
+def kind_of(head: bytes, size: int, opener: Callable[[], IO[bytes]],
+            tail: Optional[bytes] = None) -> Optional[str]:
+    """The format of the bytes ``opener()`` yields (``head`` are their first bytes; the
+    last ones in ``tail`` when the caller has them, which saves opening it again)."""
     if head.startswith(_ZIP_MAGIC):
         return ZIP
     if head.startswith(NPY_MAGIC):
@@ -88,9 +90,15 @@ def kind_of(head: bytes, size: int, opener: Callable[[], IO[bytes]]) -> Optional
         return COMPRESSED_PICKLE
     if compressor is not None and _decompresses_to_pickle(compressor, opener):
         return COMPRESSED_PICKLE
-    if head[:1] and head[0] in _FIRST_OPCODES and is_old_protocol_pickle(opener, size):
+    if head[:1] and head[0] in _FIRST_OPCODES and (tail is None or tail[-1:] == b".") \
+            and is_old_protocol_pickle(opener, size):
         return PICKLE
     return None
+
+
+def tail_is_zip(tail: bytes) -> bool:
+    """The last 22+ bytes end in a zip's end-of-directory record (see ends_like_zip)."""
+    return len(tail) >= 22 and tail[-22:-18] == b"PK\x05\x06"
 
 
 def ends_like_zip(opener: Callable[[], IO[bytes]], size: int) -> bool:
@@ -100,7 +108,7 @@ def ends_like_zip(opener: Callable[[], IO[bytes]], size: int) -> bool:
         return False
     with opener() as handle:
         handle.seek(size - 22)
-        return handle.read(4) == b"PK\x05\x06"
+        return tail_is_zip(handle.read(22))
 
 
 def _is_safetensors(head: bytes, size: int) -> bool:
