@@ -44,8 +44,14 @@ MemberInspector = Callable[[Path, Callable[[], IO[bytes]], int, bytes, str, int,
                             Optional[frozenset[str]]], list[PickleInspection]]
 
 
-def _refusal(path: Path, label: Optional[str], message: str) -> list[PickleInspection]:
-    return [PickleInspection(path=path, format="zip", member=label, error=message)]
+def _refusal(path: Path, label: Optional[str], message: str, archive: str = "zip"
+             ) -> list[PickleInspection]:
+    return [PickleInspection(path=path, format=archive, member=label, error=message)]
+
+
+def _too_deep(path: Path, label: Optional[str]) -> list[PickleInspection]:
+    return _refusal(path, label, f"resource limit: archives nested more than {MAX_DEPTH} "
+                                 "deep; refused as an expansion bomb")
 
 
 def bomb_problem(infos: list[zipfile.ZipInfo]) -> Optional[str]:
@@ -92,8 +98,7 @@ def inspect_zip(path: Path, opener: Callable[[], IO[bytes]], label: Optional[str
                 depth: int, inspect_member: MemberInspector) -> list[PickleInspection]:
     """Every pickle inside the zip ``opener()`` yields, one inspection per member."""
     if depth > MAX_DEPTH:
-        return _refusal(path, label, f"resource limit: archives nested more than "
-                                     f"{MAX_DEPTH} deep; refused as an expansion bomb")
+        return _too_deep(path, label)
     out: list[PickleInspection] = []
     with opener() as raw:
         try:
@@ -147,25 +152,24 @@ def inspect_tar(path: Path, opener: Callable[[], IO[bytes]], label: Optional[str
     """Every pickle inside an uncompressed tar (as the zip members are found).  Its members
     are stored, not compressed, so they cannot expand -- except sparse ones, refused."""
     if depth > MAX_DEPTH:
-        return _refusal(path, label, f"resource limit: archives nested more than "
-                                     f"{MAX_DEPTH} deep; refused as an expansion bomb")
+        return _too_deep(path, label)
     out: list[PickleInspection] = []
     with opener() as raw:
         try:
             archive = tarfile.open(fileobj=raw, mode="r:")
             members = archive.getmembers()
         except (tarfile.TarError, OSError, EOFError, ValueError) as exc:
-            return _refusal(path, label, f"not a readable tar archive: {exc}")
+            return _refusal(path, label, f"not a readable tar archive: {exc}", "tar")
         if len(members) > MAX_MEMBERS:
             return _refusal(path, label, f"resource limit: {len(members)} archive members "
-                                         f"(more than {MAX_MEMBERS}); refused")
+                                         f"(more than {MAX_MEMBERS}); refused", "tar")
         for member in members:
             if not member.isfile():
                 continue  # directories, links (whose data is another member's), devices
             name = f"{label}!{member.name}" if label else member.name
             if member.issparse():
                 out.extend(_refusal(path, name, "resource limit: a sparse tar member "
-                                                "(expands holes); refused"))
+                                                "(expands holes); refused", "tar"))
                 continue
             opener_ = _tar_opener(archive, member)
             with opener_() as data:

@@ -285,9 +285,10 @@ def check_safety(pkg: ModelPackage, inspections: list[PickleInspection],
             findings.append(info(f"{file}: {insp.format}, holds no pickle", file=file,
                                  details={"globals": 0, "format": insp.format}))
         elif insp.error is None and not insp.unsafe:
+            protocol = "" if insp.max_protocol is None else f", protocol {insp.max_protocol}"
             findings.append(info(
-                f"{file}: {len(insp.globals)} globals, all allowed ({insp.format}, "
-                f"protocol {insp.max_protocol})", file=file,
+                f"{file}: {len(insp.globals)} globals, all allowed ({insp.format}"
+                f"{protocol})", file=file,
                 details={"globals": len(insp.globals), "format": insp.format}))
     if not inspections:
         findings.append(info("no pickle artifacts"))

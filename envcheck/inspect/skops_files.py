@@ -42,6 +42,10 @@ LOADERS = {
     "OperatorFuncNode": "reference", "JsonNode": "json",
 }
 MAX_NODES = 1_000_000
+# skops names a compiled scikit-learn loss by the module its Cython class reports
+# (``_loss``, from skops's get_module), and its LossNode imports exactly that; the class
+# is scikit-learn's ``sklearn._loss._loss`` one, judged under that name.
+_LOSS_ALIAS = {"_loss": "sklearn._loss._loss"}
 
 
 def inspect_schema(path: Path, opener: Callable[[], IO[bytes]], size: int,
@@ -94,6 +98,8 @@ def _judge(node: dict, text: bytes, policy: Policy, result: PickleInspection) ->
     if not (isinstance(module, str) and isinstance(name, str)):
         policy.on_structural("skops node without a __module__/__class__ name", offset, True)
         return
+    if loader == "LossNode":
+        module = _LOSS_ALIAS.get(module, module)
     target = Global(module, name, offset)
     policy.on_global(target)
     if how != "reference":

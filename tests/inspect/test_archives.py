@@ -183,3 +183,12 @@ def test_a_truncated_tar_fails_closed(tmp_path: Path) -> None:
     (tmp_path / "cut.tar").write_bytes(data[:600])
     assert _errors(tmp_path / "cut.tar") == ["not a readable tar archive: unexpected end of "
                                              "data"]
+
+
+def test_a_tar_with_too_many_members_is_a_resource_refusal(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(archives, "MAX_MEMBERS", 2)
+    path = _tar(tmp_path / "m.tar", {f"f{i}": b"x" for i in range(3)})
+    inspection, = inspect_artifact(path)
+    assert (inspection.format, inspection.error) == (
+        "tar", "resource limit: 3 archive members (more than 2); refused")

@@ -72,3 +72,15 @@ def test_an_unreadable_schema_fails_closed(tmp_path: Path) -> None:
         archive.writestr("schema.json", "{not json")
     inspection, = inspect_artifact(path)
     assert inspection.error is not None and "skops schema.json cannot be read" in inspection.error
+
+
+def test_a_compiled_loss_is_judged_under_its_scikit_learn_module(tmp_path: Path) -> None:
+    # skops records sklearn's Cython losses under the module they report ("_loss")
+    loss = {"__class__": "CyHalfBinomialLoss", "__module__": "_loss", "__loader__": "LossNode"}
+    inspection, = inspect_artifact(_skops(tmp_path, {"l": loss}))
+    assert inspection.safe
+    assert ("sklearn._loss._loss", "CyHalfBinomialLoss") in {
+        (g.module, g.name) for g in inspection.globals}
+    # ... only for a LossNode: elsewhere "_loss" is just an unknown module
+    other = dict(loss, __loader__="ObjectNode")
+    assert not inspect_artifact(_skops(tmp_path, {"l": other}))[0].safe
