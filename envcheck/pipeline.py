@@ -20,7 +20,7 @@ from envcheck.env import cache as envs
 from envcheck.env import checks as env_checks
 from envcheck.env import interpreters
 from envcheck.env.layout import BuiltEnv
-from envcheck.inspect import pickles, sniff
+from envcheck.inspect import artifacts, pickles, sniff
 from envcheck.inspect.policy import PickleInspection
 from envcheck.model import checks
 from envcheck.model.checks import Blocks
@@ -126,11 +126,11 @@ def _run_pipeline(path: Path, options: Options, report: PackageReport,
 def _static_artifact_checks(pkg: ModelPackage, options: Options, results: _Results
                             ) -> list[PickleInspection]:
     """``artifacts.integrity``, ``pickle.safety``, ``pickle.versions``; the inspections."""
-    pickle_paths = [p for p in pkg.artifacts if pickles.is_pickle_artifact(p)]
+    pickle_paths = [p for p in pkg.artifacts if artifacts.is_inspected(p)]
     # Pickles by content, whatever their name and whether metadata.yaml lists them.
     sniffed = sniff.find_pickles(pkg.root, pickle_paths)
     pickle_paths += sniffed.pickles
-    inspections = [pickles.inspect_pickle(p) for p in pickle_paths]
+    inspections = artifacts.inspect_all(pickle_paths)
     results.add(_timed(integrity.check_integrity, pkg, options.resolved_cache_dir()))
     # Versions recorded beside the artifacts rather than inside them (an MLflow MLmodel).
     recorded_elsewhere = pkg.version_findings

@@ -255,3 +255,29 @@ def test_progress_off_a_terminal_shows_the_build_and_probe_phases(tmp_path: Path
     assert phases == ["venv", "resolve", "download", "install", "compile", "finish", "probe"]
     assert re.search(r"^Loading \S+ in its environment: done in \d+\.\ds \(probe \d+\.\ds\)$",
                      stream.getvalue(), re.MULTILINE), lines
+def test_static_check_inspects_every_format_in_the_package(tmp_path: Path) -> None:
+    # model files beside the pickle, under names that say nothing about their format: the
+    # pipeline sniffs each, walks what holds a pickle, compares what records a version
+    formats = FIXTURES / "formats"
+    pkg = copy_package(OK_311, tmp_path)
+    shutil.copy(formats / "malicious" / "torch_zip_data_pkl.pt", pkg / "weights.data")
+    shutil.copy(formats / "benign" / "xgboost_model.ubj", pkg / "booster.bin")
+    shutil.copy(formats / "benign" / "pipeline.onnx", pkg / "pipeline.onnx")
+    shutil.copy(formats / "benign" / "torch_state_dict.pt", pkg / "state.pt")
+    with open(pkg / "requirements.txt", "a") as handle:
+        handle.write("xgboost==2.0.3\nonnxruntime==1.20.1\n")
+    report = envcheck.check(pkg, static=True, cache_dir=tmp_path / "cache")
+    package = report.packages[0]
+    safety, versions = package.check("pickle.safety"), package.check("pickle.versions")
+    assert safety is not None and safety.status is Status.FAIL
+    assert [f.message for f in safety.findings if f.severity.value == "error"] == [
+        "weights.data!archive/data.pkl: imports os.system at byte 2: known dangerous: runs "
+        "commands and touches files"]
+    # the real state dict (torch 2.13.0): walked, all allowed
+    assert any(f.file == "state.pt!torch_state_dict/data.pkl" and "all allowed" in f.message
+               for f in safety.findings)
+    assert versions is not None and versions.status is Status.FAIL
+    assert [f.message for f in versions.findings if f.severity.value == "error"] == [
+        "booster.bin: the xgboost model was written by xgboost 3.2.0, but requirements.txt "
+        "declares xgboost==2.0.3: an older version, which cannot be relied on to read it"]
+    assert report.exit_code == 1

@@ -48,7 +48,7 @@ from envcheck.compare.inputs import (
 )
 from envcheck.compare.integrity import artifact_digests
 from envcheck.compare.reference import reference_dir
-from envcheck.inspect import pickles, sniff
+from envcheck.inspect import artifacts, pickles, sniff
 from envcheck.model import checks
 from envcheck.model.errors import FatalError
 from envcheck.model.options import Options
@@ -241,9 +241,8 @@ def record_package(path: Path, options: Options, inputs_path: Optional[Path], fo
                           f"be read")
     refuse_existing(pkg, force)  # before the slow part, not after it
     # Recording loads the model: the same static gate as `check` comes first.
-    listed = [p for p in pkg.artifacts if pickles.is_pickle_artifact(p)]
-    inspections = [pickles.inspect_pickle(p)
-                   for p in listed + sniff.find_pickles(pkg.root, listed).pickles]
+    listed = [p for p in pkg.artifacts if artifacts.is_inspected(p)]
+    inspections = artifacts.inspect_all(listed + sniff.find_pickles(pkg.root, listed).pickles)
     safety = pickles.check_safety(pkg, inspections, options.trust_pickle)
     if safety.status.value == "fail":
         raise RecordError("refusing to load the model: pickle.safety failed: "

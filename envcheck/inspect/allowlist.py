@@ -22,6 +22,12 @@ from __future__ import annotations
 from typing import Optional
 
 from envcheck.inspect.allowlist_sklearn import SKLEARN_CLASSES
+from envcheck.inspect.allowlist_torch import (  # i13b: torch state dicts
+    TORCH_CLASSES,
+    TORCH_FUNCTIONS,
+    TORCH_REFERENCES,
+    TORCH_SAFE,
+)
 
 # --------------------------------------------------------------------------- numpy
 
@@ -303,6 +309,8 @@ def _module_danger(module: str) -> Optional[str]:
 
 def danger(module: str, name: str) -> Optional[str]:
     """Why importing ``module.name`` is known to be dangerous, or None."""
+    if (module, name) in TORCH_SAFE:  # i13b: the exact torch state-dict names
+        return None
     if module == "__builtin__":  # Python 2 spelling of builtins, protocol >= 3
         module = "builtins"
     reason = _DANGEROUS_GLOBALS.get((module, name))
@@ -319,5 +327,12 @@ def kind(module: str, name: str) -> Optional[str]:
     if key in FUNCTIONS:
         return "function"
     if key in REFERENCES:
+        return "reference"
+    # i13b: torch state dicts (envcheck.inspect.allowlist_torch)
+    if key in TORCH_CLASSES:
+        return "class"
+    if key in TORCH_FUNCTIONS:
+        return "function"
+    if key in TORCH_REFERENCES:
         return "reference"
     return None

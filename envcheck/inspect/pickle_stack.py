@@ -253,11 +253,33 @@ class StackOps:
         return self._put(len(self.memo), off)
 
 
+# What hashing a tuple dict key visits: a shared sub-tuple counts every time it appears,
+# so a few bytes of memo GETs (t1 = (t0, t0), t2 = (t1, t1) ...) make a key whose hash
+# takes 2**n steps -- in envcheck's process, and in the loader's.
+MAX_KEY_ELEMENTS = 100_000
+
+
 def _check_depth(value: tuple, off: int, limit: int = 200) -> None:
-    """Refuse tuples nested deeper than ``limit`` (iteratively, without recursion)."""
-    todo = [(value, 1)]
+    """Refuse a tuple key nested deeper than ``limit`` (hashing recurses in C) or that
+    expands to more than :data:`MAX_KEY_ELEMENTS` (an expansion bomb).  Each distinct
+    tuple is visited once, iteratively: the check itself is linear in the pickle."""
+    size: dict[int, int] = {}
+    depth: dict[int, int] = {}
+    todo: list[tuple[tuple, bool]] = [(value, False)]
     while todo:
-        item, depth = todo.pop()
-        if depth > limit:
+        item, children_done = todo.pop()
+        if id(item) in size:
+            continue
+        inner = [x for x in item if type(x) is tuple]
+        if not children_done:
+            todo.append((item, True))
+            todo.extend((x, False) for x in inner if id(x) not in size)
+            continue
+        depth[id(item)] = 1 + max((depth[id(x)] for x in inner), default=0)
+        size[id(item)] = len(item) + sum(size[id(x)] for x in inner)
+        if depth[id(item)] > limit:
             raise PickleError("dict key nested too deeply", off)
-        todo.extend((x, depth + 1) for x in item if type(x) is tuple)
+        if size[id(item)] > MAX_KEY_ELEMENTS:
+            raise PickleError(f"resource limit: a dict key expands to more than "
+                              f"{MAX_KEY_ELEMENTS} elements when hashed (a memo/DUP "
+                              "expansion bomb)", off)

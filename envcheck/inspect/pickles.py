@@ -17,6 +17,11 @@ INTERFACE CONTRACT (the pipeline calls exactly these):
     check_versions(pkg, inspections, target_python) -> CheckResult  # checks.PICKLE_VERSIONS.id
     allowed_predicate(pkg, trusted) -> (module, name) -> bool   # the probe's audit hook
 
+Files that hold pickles in other formats (zip archives, legacy torch files, ``.npy``,
+skops) or record versions (xgboost, LightGBM, ONNX ...) are found and opened by
+:mod:`envcheck.inspect.artifacts` (``is_inspected``, ``inspect_all``), which walks each
+pickle stream with :func:`inspect_stream`; their inspections go to the same two checks.
+
 An inspection whose ``error`` starts with :data:`INTERNAL_ERROR` ended in an unexpected
 exception (an inspector bug, still failing closed); any other ``error`` is what is wrong
 with the file (malformed, truncated, too large, compressed badly, unreadable).
@@ -30,7 +35,7 @@ import stat
 import time
 import zlib
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional
+from typing import IO, Any, Callable, Iterable, Optional
 
 from envcheck.inspect.allowlist import danger
 from envcheck.inspect.containers import detect_compressor, open_stream
@@ -38,12 +43,12 @@ from envcheck.inspect.pickle_reader import Reader, TooLarge
 from envcheck.inspect.pickle_values import PickleError
 from envcheck.inspect.pickle_vm import VM
 from envcheck.inspect.policy import PickleInspection, Policy, UnsafeRef, classify_global
-from envcheck.inspect.version_groups import group_by_cause
-from envcheck.inspect.versions import (
-    PROTOCOL_MIN_PYTHON,
-    python_tuple,
-    reads_numpy2_pickles,
-    same_version,
+# The version comparison lives in envcheck.inspect.version_checks; its two checks are
+# part of this module's contract (see the docstring).
+from envcheck.inspect.version_checks import (
+    artifact_label,
+    check_versions,
+    installed_version_findings,
 )
 from envcheck.model import checks
 from envcheck.model.findings import CheckResult, Finding, error, info, warning
@@ -83,7 +88,17 @@ def _inspect(path: Path, result: PickleInspection, max_bytes: Optional[int]) -> 
     if max_bytes is not None and result.size > max_bytes:
         result.error = f"{result.size} bytes is more than the {max_bytes}-byte limit"
         return
-    with open(path, "rb") as raw:
+    inspect_stream(lambda: open(path, "rb"), result, max_bytes, seekable=True)
+
+
+def inspect_stream(opener: Callable[[], IO[bytes]], result: PickleInspection,
+                   max_bytes: Optional[int], *, seekable: bool, joblib: bool = True,
+                   vm_class: type[VM] = VM) -> None:
+    """Walk the pickle (plain or joblib, raw or compressed) that ``opener()`` yields, a
+    file or an archive member of ``result.size`` bytes, into ``result``.  ``joblib``:
+    read it as joblib.load does (raw arrays after a wrapper's BUILD) and as pickle.load
+    does; else only as pickle.load (torch.load, numpy.load)."""
+    with opener() as raw:
         compressor = detect_compressor(raw.read(8))
         raw.seek(0)
         if compressor == "compat":
@@ -93,7 +108,8 @@ def _inspect(path: Path, result: PickleInspection, max_bytes: Optional[int]) -> 
             return
         policy = Policy(result)
         if compressor is None:
-            reader = Reader(raw, seekable_size=result.size, limit=max_bytes)
+            reader = Reader(raw, seekable_size=result.size if seekable else None,
+                            limit=max_bytes)
         else:
             result.format = f"joblib-{compressor}"
             try:
@@ -105,23 +121,25 @@ def _inspect(path: Path, result: PickleInspection, max_bytes: Optional[int]) -> 
         # joblib.load semantics (its NumpyUnpickler is the pure-Python unpickler): raw
         # array bytes follow a NumpyArrayWrapper's BUILD.  Without wrappers this is
         # exactly what pickle.load does.
-        vm = VM(reader, policy, raw_arrays=True, py_framing=True)
+        vm = vm_class(reader, policy, raw_arrays=joblib, py_framing=joblib)
         _walk(vm, reader, result)
         if result.protocol is None:  # no PROTO opcode: protocol 0 or 1
             result.protocol = result.max_protocol = 1 if vm.binary else 0
         result.stream_size = reader.tell()
-        if compressor is None and result.arrays:
-            result.format = "joblib"
-            _walk_as_plain_pickle(path, result, max_bytes)
-        policy.finish()
+    if compressor is None and result.arrays:
+        result.format = "joblib"
+        _walk_as_plain_pickle(opener, result, max_bytes, seekable)
+    policy.finish()
 
 
-def _walk(vm: VM, reader: Reader, result: PickleInspection) -> None:
+def _walk(vm: VM, reader: Reader, result: PickleInspection, expect_eof: bool = True) -> Any:
+    """Run ``vm``; its value, or None with ``result.error`` set."""
     try:
-        vm.run()
-        if not reader.at_eof():
+        value = vm.run()
+        if expect_eof and not reader.at_eof():
             raise PickleError("data after the pickle's STOP (a concatenated or trailing "
                               "pickle?)", reader.tell())
+        return value
     except PickleError as exc:
         result.error = str(exc)
         result.error_offset = exc.offset
@@ -136,18 +154,20 @@ def _walk(vm: VM, reader: Reader, result: PickleInspection) -> None:
         result.error = f"cannot decompress: {exc}"
     except MemoryError:
         result.error = "too large to inspect"
+    return None
 
 
-def _walk_as_plain_pickle(path: Path, result: PickleInspection,
-                          max_bytes: Optional[int]) -> None:
+def _walk_as_plain_pickle(opener: Callable[[], IO[bytes]], result: PickleInspection,
+                          max_bytes: Optional[int], seekable: bool) -> None:
     """An uncompressed joblib file can also be fed to pickle.load, which reads the bytes
     after a wrapper's BUILD as opcodes.  Walk that reading too, so array bytes crafted to
     be opcodes cannot hide a payload from the joblib reading (its errors don't matter:
     pickle.load stops there too, but what it imported before counts)."""
-    shadow = PickleInspection(path=path)
+    shadow = PickleInspection(path=result.path)
     policy = Policy(shadow)
-    with open(path, "rb") as raw:
-        reader = Reader(raw, seekable_size=result.size, limit=max_bytes)
+    with opener() as raw:
+        reader = Reader(raw, seekable_size=result.size if seekable else None,
+                        limit=max_bytes)
         _walk(VM(reader, policy, raw_arrays=False, py_framing=False), reader, shadow)
     # Only known-dangerous findings count here: in a benign file with an object array,
     # pickle.load misreads the nested pickle and pairs up unrelated strings as globals,
@@ -252,7 +272,7 @@ def check_safety(pkg: ModelPackage, inspections: list[PickleInspection],
     trust = _trusted_pairs(pkg, trusted)
     findings: list[Finding] = []
     for insp in inspections:
-        file = pkg.relative(insp.path)
+        file = artifact_label(pkg, insp)
         if insp.error is not None:
             where = f" at byte {insp.error_offset}" if insp.error_offset is not None else ""
             findings.append(error(
@@ -261,10 +281,14 @@ def check_safety(pkg: ModelPackage, inspections: list[PickleInspection],
                                     "format": insp.format}))
         for ref in insp.unsafe:
             findings.append(_unsafe_finding(file, ref, trust))
-        if insp.error is None and not insp.unsafe:
+        if insp.error is None and not insp.unsafe and not insp.walked:
+            findings.append(info(f"{file}: {insp.format}, holds no pickle", file=file,
+                                 details={"globals": 0, "format": insp.format}))
+        elif insp.error is None and not insp.unsafe:
+            protocol = "" if insp.max_protocol is None else f", protocol {insp.max_protocol}"
             findings.append(info(
-                f"{file}: {len(insp.globals)} globals, all allowed ({insp.format}, "
-                f"protocol {insp.max_protocol})", file=file,
+                f"{file}: {len(insp.globals)} globals, all allowed ({insp.format}"
+                f"{protocol})", file=file,
                 details={"globals": len(insp.globals), "format": insp.format}))
     if not inspections:
         findings.append(info("no pickle artifacts"))
@@ -304,109 +328,6 @@ def _unsafe_finding(file: str, ref: UnsafeRef, trust: dict[tuple[str, str], str]
     return error(message, file=file, details=details)
 
 
-def check_versions(pkg: ModelPackage, inspections: list[PickleInspection],
-                   target_python: Optional[str]) -> CheckResult:
-    """``pickle.versions``: the library versions recorded inside each pickle against what
-    requirements.txt pins, and the pickle protocol against the target Python."""
-    start = time.perf_counter()
-    findings: list[Finding] = []
-    sk_pin = pkg.pins.get("scikit-learn")
-    np_pin = pkg.pins.get("numpy")
-    xgb_pin = pkg.pins.get("xgboost")
-    py = python_tuple(target_python) or python_tuple(pkg.python_version)
-    for insp in inspections:
-        if insp.error is not None:
-            continue  # pickle.safety reports it; nothing trustworthy was read
-        file = pkg.relative(insp.path)
-        for estimator, versions in sorted(insp.sklearn_versions.items()):
-            for version, count in sorted(versions.items()):
-                details = {"estimator": estimator, "pickled_with": version,
-                           "declared": sk_pin, "file": file, "count": count}
-                if sk_pin is None:
-                    findings.append(warning(
-                        f"{file}: {estimator} was pickled with scikit-learn {version}, but "
-                        "requirements.txt does not pin scikit-learn: the pickled version "
-                        "cannot be compared", file=file, details=details))
-                elif version == "pre-0.18" or not same_version(version, sk_pin):
-                    findings.append(error(
-                        f"{file}: {estimator} was pickled with scikit-learn {version} but "
-                        f"requirements.txt declares scikit-learn=={sk_pin}", file=file,
-                        details=details))
-        if (insp.numpy_writer == "2.x" and np_pin is not None
-                and not reads_numpy2_pickles(np_pin)):
-            findings.append(error(
-                f"{file}: written by numpy 2.x (numpy._core globals) but requirements.txt "
-                f"declares numpy=={np_pin}, which cannot read it", file=file,
-                details={"library": "numpy", "pickled_with": "2.x", "declared": np_pin,
-                         "file": file}))
-        if insp.xgboost_version and xgb_pin and not same_version(insp.xgboost_version,
-                                                                  xgb_pin):
-            findings.append(error(
-                f"{file}: the xgboost model was serialized by xgboost "
-                f"{insp.xgboost_version} but requirements.txt declares xgboost=={xgb_pin}",
-                file=file, details={"estimator": "xgboost.Booster",
-                                    "pickled_with": insp.xgboost_version,
-                                    "declared": xgb_pin, "file": file}))
-        proto = insp.max_protocol
-        need = PROTOCOL_MIN_PYTHON.get(proto or 0)
-        if py is not None and need is not None and py < need:
-            findings.append(error(
-                f"{file}: pickle protocol {proto} needs Python >= {need[0]}.{need[1]}, "
-                f"but the package targets Python {py[0]}.{py[1]}", file=file,
-                details={"protocol": proto, "python": f"{py[0]}.{py[1]}", "file": file}))
-    if not findings:
-        findings.append(info("library versions recorded in the pickles match the pins"
-                             if inspections else "no pickle artifacts"))
-    return checks.PICKLE_VERSIONS.result(group_by_cause(findings), time.perf_counter() - start)
-
-
-def installed_version_findings(pkg: ModelPackage, inspections: list[PickleInspection],
-                               installed: dict[str, str]) -> list[Finding]:
-    """``pickle.versions``, decided by envcheck once the env is built: the versions
-    recorded in the pickles against the versions *installed* in it (read from its
-    dist-info, not reported by the package's process), pinned or not.
-
-    Nothing the package does at load time (silencing ``warnings``, forging the probe's
-    result) changes this verdict.  A pin that already disagrees was reported statically;
-    this adds what only the built env can tell: the unpinned case, and a pin the
-    installer did not honour.
-    """
-    findings: list[Finding] = []
-    sk_installed = installed.get("scikit-learn")
-    np_installed = installed.get("numpy")
-    xgb_installed = installed.get("xgboost")
-    for insp in inspections:
-        if insp.error is not None:
-            continue
-        file = pkg.relative(insp.path)
-        for estimator, versions in sorted(insp.sklearn_versions.items()):
-            for version, count in sorted(versions.items()):
-                pin = pkg.pins.get("scikit-learn")
-                if sk_installed is None or same_version(version, sk_installed) or (
-                        pin is not None and same_version(pin, sk_installed)):
-                    continue  # matches, or the pin that got installed was judged statically
-                findings.append(error(
-                    f"{file}: {estimator} was pickled with scikit-learn {version} but the "
-                    f"environment has scikit-learn {sk_installed} installed: pin "
-                    f"scikit-learn=={version}, or re-train with {sk_installed}", file=file,
-                    details={"estimator": estimator, "pickled_with": version,
-                             "loaded_with": sk_installed, "count": count, "file": file,
-                             "source": "envcheck (installed dist-info)"}))
-        if insp.numpy_writer == "2.x" and np_installed and \
-                not reads_numpy2_pickles(np_installed):
-            if pkg.pins.get("numpy") is None:
-                findings.append(error(
-                    f"{file}: written by numpy 2.x (numpy._core globals) but the environment "
-                    f"has numpy {np_installed} installed, which cannot read it", file=file,
-                    details={"library": "numpy", "pickled_with": "2.x",
-                             "loaded_with": np_installed, "file": file,
-                             "source": "envcheck (installed dist-info)"}))
-        if insp.xgboost_version and xgb_installed and pkg.pins.get("xgboost") is None \
-                and not same_version(insp.xgboost_version, xgb_installed):
-            findings.append(error(
-                f"{file}: the xgboost model was serialized by xgboost {insp.xgboost_version} "
-                f"but the environment has xgboost {xgb_installed} installed", file=file,
-                details={"estimator": "xgboost.Booster", "pickled_with": insp.xgboost_version,
-                         "loaded_with": xgb_installed, "file": file,
-                         "source": "envcheck (installed dist-info)"}))
-    return group_by_cause(findings)
+__all__ = ["INTERNAL_ERROR", "PICKLE_SUFFIXES", "allowed_predicate", "artifact_label",
+           "check_safety", "check_versions", "inspect_pickle", "inspect_stream",
+           "installed_version_findings", "is_pickle_artifact"]

@@ -55,6 +55,13 @@ class PickleInspection:
     stream_size: int = 0  # bytes of (decompressed) pickle stream walked
     arrays: int = 0  # raw numpy arrays joblib stores between pickle opcodes
     duration_s: float = 0.0
+    # Formats beyond a plain pickle (envcheck.inspect.artifacts): the archive member
+    # walked ("archive/data.pkl", "inner.npz!arr_0.npy"; findings name path!member);
+    # False for an artifact holding no pickle stream (a safetensors file, an xgboost
+    # JSON model); versions recorded by the format (versions.RecordedVersion).
+    member: Optional[str] = None
+    walked: bool = True
+    recorded: list[Any] = field(default_factory=list)
 
     @property
     def safe(self) -> bool:

@@ -1,9 +1,12 @@
-"""Which files of a package are pickles, by content, whatever their name or listing.
+"""Which files of a package are inspected, by content, whatever their name or listing.
 
 A protocol-0 pickle named ``model.bin`` runs ``exec`` when ``interface.py`` loads it just
 as well as one named ``model.pkl``: so every regular file under the package root is
-sniffed, and whatever is a pickle (protocols 0-5, joblib raw or compressed) goes through
-``pickle.safety`` before anything runs.
+sniffed, and whatever is a pickle (protocols 0-5, joblib raw or compressed), holds one
+(a zip: torch, ``.npz``, skops; a legacy torch file; an object ``.npy``), is an archive
+envcheck cannot open (7z ...) or records library versions (xgboost, LightGBM, ONNX,
+safetensors ...; :mod:`envcheck.inspect.artifacts`) goes through ``pickle.safety`` and
+``pickle.versions`` before anything runs.
 
 Sniffing is cheap for the common case: the first bytes decide for protocols 2-5 and the
 compressed formats; protocols 0 and 1 have no magic, so a file whose first byte is a
@@ -19,23 +22,15 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from envcheck.inspect.pickle_reader import Reader
-from envcheck.inspect.pickle_values import Collector, PickleError
-from envcheck.inspect.pickle_vm import VM
-from envcheck.inspect.pickles import is_pickle_artifact
+from envcheck.inspect.artifacts import is_inspected
 
-# Opcodes a protocol 0/1 pickle can start with (pickletools.opcodes, protocols < 2).
-_FIRST_OPCODES = frozenset(b"(.0123456789FGIJKLMNPSTUVXacdeghijlopqrstu}])")
-_STOP = 0x2E  # "."
 MAX_FILES = 100_000  # a larger tree is not walked to the end: a warning says so
-MAX_SNIFF_BYTES = 64 * 1024 * 1024  # a protocol 0/1 candidate larger than this is walked
-# by inspect_pickle anyway (it is judged a pickle): no legitimate text file is that big
-# and shaped like one.
 _SKIP_DIRS = frozenset({".git", "__pycache__", ".hg", ".svn"})
 
 
 @dataclass
 class SniffResult:
+    # every file to inspect (not only plain pickles)
     pickles: list[Path] = field(default_factory=list)
     truncated: bool = False  # MAX_FILES reached: the rest of the tree was not sniffed
     files: int = 0
@@ -75,27 +70,6 @@ def find_pickles(root: Path, known: list[Path]) -> SniffResult:
             if os.path.realpath(entry.path) in seen or not st.st_size:
                 continue
             path = Path(entry.path)
-            if is_pickle_artifact(path) or _is_old_protocol_pickle(path, st.st_size):
+            if is_inspected(path):
                 result.pickles.append(path)
     return result
-
-
-def _is_old_protocol_pickle(path: Path, size: int) -> bool:
-    """A protocol 0 or 1 pickle: starts with an opcode, ends with STOP, walks cleanly."""
-    try:
-        with open(path, "rb") as handle:
-            first = handle.read(1)
-            handle.seek(-1, os.SEEK_END)
-            last = handle.read(1)
-            if not first or first[0] not in _FIRST_OPCODES or last[0:1] != b".":
-                return False
-            if size > MAX_SNIFF_BYTES:
-                return True
-            handle.seek(0)
-            reader = Reader(handle)
-            vm = VM(reader, Collector(), raw_arrays=False, py_framing=False)
-            vm.run()
-            return reader.at_eof()
-    except (OSError, PickleError, ValueError, IndexError, KeyError, TypeError, RecursionError,
-            MemoryError, OverflowError):
-        return False

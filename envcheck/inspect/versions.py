@@ -10,10 +10,12 @@ Python.  :mod:`envcheck.inspect.policy` reads them while walking, and
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any, Optional
 
 from packaging.version import InvalidVersion, Version
 
+from envcheck.inspect.onnx_models import onnxruntime_problem
 from envcheck.inspect.pickle_values import BigValue, Global, Obj
 
 # Minimum Python for each pickle protocol.
@@ -127,3 +129,44 @@ def reads_numpy2_pickles(version: str) -> bool:
         return Version(version) >= Version(NUMPY_CORE_SHIM)
     except InvalidVersion:
         return (major_version(version) or 0) >= 2
+
+
+# --------------------------------------------------------------------------- artifacts
+
+
+@dataclass(frozen=True)
+class RecordedVersion:
+    """A library version an artifact records about itself (an xgboost JSON model's
+    ``version``, a ``.keras`` archive's ``keras_version`` ...), compared with the pin of
+    ``distribution`` and, once built, with the version installed.
+
+    ``rule``: "exact" (must be that version), "min" (that version or a later one can
+    read it: the writer's documented backward compatibility), "onnx" (``version`` is
+    ``ir=N;ai.onnx=M;...``, judged against what the onnxruntime release supports).
+    ``shown`` is how the message names it ("4.0 or later" for a format generation)."""
+
+    distribution: str
+    version: str
+    what: str
+    rule: str = "min"
+    shown: str = ""
+
+    @property
+    def display(self) -> str:
+        return self.shown or self.version
+
+
+def recorded_mismatch(rec: RecordedVersion, available: str) -> Optional[str]:
+    """Why ``available`` (a pin or an installed version) cannot read what ``rec``
+    records, or None when it can (or either version is not comparable)."""
+    if rec.rule == "onnx":
+        return onnxruntime_problem(rec.version, available)
+    try:
+        have, need = Version(available), Version(rec.version)
+    except InvalidVersion:
+        return None
+    if rec.rule == "exact":
+        return None if have == need else "a different version"
+    if have < need:  # "4.0" (a format generation) is met by any 4.x
+        return "an older version, which cannot be relied on to read it"
+    return None
