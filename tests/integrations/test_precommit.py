@@ -163,8 +163,9 @@ def test_hook_checks_an_mlflow_directory(repo: Path,
     assert package["path"] == "models/mlflow-bad"
     versions = next(c for c in package["checks"] if c["id"] == "pickle.versions")
     assert versions["status"] == "fail"
-    assert "records sklearn_version 1.5.2" in versions["findings"][0]["message"]
-    assert "scikit-learn==1.6.1" in versions["findings"][0]["message"]
+    # what MLmodel records (the last finding, after what model.skops records itself)
+    assert "records sklearn_version 1.5.2" in versions["findings"][-1]["message"]
+    assert "scikit-learn==1.6.1" in versions["findings"][-1]["message"]
     assert code == 1
 
 
