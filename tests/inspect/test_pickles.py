@@ -194,10 +194,15 @@ def test_unknown_global_fails_and_can_be_trusted(tmp_path: Path) -> None:
     assert (ref.module, ref.name, ref.offset, ref.dangerous) == ("mymod", "MyClass", 18, False)
     check = check_safety(_pkg(tmp_path), [result], [])
     assert check.status is Status.FAIL
-    finding = check.findings[0]
+    summary, finding = check.findings
+    assert summary.details["summary"] is True
+    assert summary.message == ("model.pkl: refused 1 global(s) or construct(s) -- no "
+                               "installed distribution: mymod.MyClass")
     assert finding.file == "model.pkl"
     assert finding.details == {"module": "mymod", "name": "MyClass", "offset": 18,
-                               "reason": "not in the allowlist", "dangerous": False}
+                               "reason": "module mymod belongs to no distribution "
+                               "requirements.txt installs, nor to the package",
+                               "dangerous": False, "origin": "unknown"}
     assert "--trust-pickle mymod:MyClass" in finding.message
     for trusted in (["mymod.MyClass"], ["mymod:MyClass"]):
         assert check_safety(_pkg(tmp_path), [result], trusted).status is Status.PASS
@@ -207,6 +212,8 @@ def test_unknown_global_fails_and_can_be_trusted(tmp_path: Path) -> None:
     assert by_package.status is Status.WARN
     assert by_package.findings[0].details["trusted_by"] == "metadata.yaml's envcheck.trust_pickle"
     assert "the package vouches for itself" in by_package.findings[0].message
+    assert ("trusted by metadata.yaml's envcheck.trust_pickle 'mymod:MyClass'"
+            in by_package.findings[0].message)
 
 
 def test_trusting_a_dangerous_global_still_warns() -> None:
