@@ -260,7 +260,7 @@ def _probe_checks(pkg: ModelPackage, env: BuiltEnv, options: Options, results: _
                 probe_checks.check_load(pkg, probe),
                 probe_checks.check_load_warnings(pkg, probe, options))
     runtime = probe_checks.check_runtime_imports(
-        pkg, probe, pickles.allowed_predicate(pkg, options.trust_pickle))
+        pkg, probe, pickles.allowed_predicate(pkg, options.trust_pickle, env.packages))
     if runtime:
         results.add(checks.PICKLE_SAFETY.result(runtime))
     if results.failed(checks.LOAD):

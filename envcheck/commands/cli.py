@@ -87,7 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--allow-warning", action="append", default=[], metavar="REGEX",
                        help="downgrade load warnings matching REGEX (repeatable)")
     check.add_argument("--trust-pickle", action="append", default=[], metavar="GLOBAL",
-                       help="allow module.name in pickles, knowingly (repeatable)")
+                       help="allow module:name or module.* in pickles, knowingly "
+                            "(repeatable)")
     check.add_argument("--rtol", type=float, help="relative tolerance for predictions (1e-05)")
     check.add_argument("--atol", type=float, help="absolute tolerance for predictions (1e-08)")
     check.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
@@ -99,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     record.add_argument("--inputs", type=Path, metavar="FILE",
                         help="smoke inputs, CSV or JSON (default: rows synthesized from metadata)")
     record.add_argument("--force", action="store_true", help="overwrite an existing reference/")
+    record.add_argument("--trust-pickle", action="append", default=[], metavar="GLOBAL",
+                        help="allow module:name or module.* in pickles, knowingly (repeatable)")
     _add_env_options(record)
 
     lock = sub.add_parser("lock", help="pin requirements.txt fully, with hashes (pip-tools)")
