@@ -4,8 +4,9 @@
 
 The forest is trained and written (plain pickle, joblib, joblib+zlib) into a temporary
 directory at run time -- never committed.  Prints MB/s for each format: bytes on disk
-divided by the wall time of ``inspect_pickle`` (best of 3), and the same for the
-decompressed pickle stream.  Uncompressed files are fast because raw array blocks and
+divided by the wall time of ``inspect_pickle`` plus ``check_safety`` -- the whole
+``pickle.safety`` verdict, origin policy included, for a package declaring scikit-learn --
+(best of 3), and the same for the decompressed pickle stream.  Uncompressed files are fast because raw array blocks and
 large byte strings are skipped by seeking; compressed ones must be decompressed once.
 """
 
@@ -22,7 +23,10 @@ import joblib
 import numpy as np
 from sklearn.ensemble import RandomForestClassifier
 
-from envcheck.inspect.pickles import inspect_pickle
+import sklearn
+
+from envcheck.inspect.pickles import check_safety, inspect_pickle
+from envcheck.model.package import ModelPackage
 
 
 def build_forest(target_mb: float) -> RandomForestClassifier:
@@ -45,12 +49,17 @@ def build_forest(target_mb: float) -> RandomForestClassifier:
 def bench(path: Path, repeat: int = 3) -> tuple[float, float, float]:
     best = float("inf")
     stream = 0
+    pkg = ModelPackage(root=path.parent, metadata_path=path.parent / "metadata.yaml",
+                       requirements_path=path.parent / "requirements.txt",
+                       interface_path=path.parent / "interface.py",
+                       requirement_lines=[f"scikit-learn=={sklearn.__version__}"])
     for _ in range(repeat):
         start = time.perf_counter()
         result = inspect_pickle(path)
+        verdict = check_safety(pkg, [result], [])
         best = min(best, time.perf_counter() - start)
-        if not result.safe:
-            raise SystemExit(f"{path.name}: unexpected finding {result.error or result.unsafe}")
+        if verdict.status.value != "pass":
+            raise SystemExit(f"{path.name}: unexpected finding {verdict.headline}")
         stream = result.stream_size
     size_mb = path.stat().st_size / 1e6
     return size_mb, size_mb / best, stream / 1e6 / best
@@ -68,10 +77,12 @@ def main() -> None:
         forest = build_forest(args.mb)
         files = {
             "pickle (protocol 5)": out / "forest.pkl",
+            "pickle (protocol 2)": out / "forest-p2.pkl",
             "joblib (raw arrays)": out / "forest.joblib",
             "joblib + zlib 3": out / "forest.joblib.z",
         }
         files["pickle (protocol 5)"].write_bytes(pickle.dumps(forest, protocol=5))
+        files["pickle (protocol 2)"].write_bytes(pickle.dumps(forest, protocol=2))
         joblib.dump(forest, files["joblib (raw arrays)"])
         joblib.dump(forest, files["joblib + zlib 3"], compress=("zlib", 3))
         print(f"forest: {forest.n_estimators} trees, built and written in "

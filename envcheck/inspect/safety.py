@@ -85,7 +85,8 @@ def check_safety(pkg: ModelPackage, inspections: list[PickleInspection],
             findings.append(error(
                 f"{file}: cannot be inspected ({insp.error}{where}); it will not be loaded",
                 file=file, details={"error": insp.error, "offset": insp.error_offset,
-                                    "format": insp.format}))
+                                    "format": insp.format,
+                                    "resource": insp.error.startswith("resource limit")}))
         refs = judged(insp, origins)
         per_ref = [_ref_finding(file, ref, trusts) for ref in refs]
         refused = [ref for ref, f in zip(refs, per_ref) if f.severity.value == "error"]

@@ -74,13 +74,28 @@ def test_malicious_pickle_is_flagged_and_never_runs(name: str, tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)  # payloads create ./ENVCHECK_PWNED when they run
     path = MALICIOUS / name
+    root = MALICIOUS
+    if name in mc.PACKAGE_FILES:  # the package's own modules re-export or subclass a gadget
+        root = tmp_path / "pkg"
+        root.mkdir()
+        path = root / name
+        path.write_bytes((MALICIOUS / name).read_bytes())
+        for module, text in mc.PACKAGE_FILES[name].items():
+            (root / module).write_text(text)
     result = inspect_pickle(path)
     assert not result.safe
-    assert result.error is not None or any(u.dangerous for u in result.unsafe)
-    check = check_safety(_pkg(MALICIOUS), [result], trusted=[])
+    check = check_safety(_pkg(root), [result], trusted=[])
     assert check.id == "pickle.safety" and check.status is Status.FAIL
+    assert result.error is not None or any(
+        f.details.get("dangerous") for f in check.findings if "dangerous" in f.details)
     assert all(f.file == name for f in check.findings)
-    assert not any(p.name.startswith(SENTINEL) for p in tmp_path.iterdir())
+    if result.error is None:  # no trust from the package, nor any wildcard, lets it through
+        modules = sorted({g.module for g in result.globals})
+        trusted = [f"{m}.*" for m in modules]
+        vouched = _pkg(root, envcheck={"trust_pickle": trusted + [
+            f"{g.module}:{g.name}" for g in result.globals]})
+        assert check_safety(vouched, [result], trusted=trusted).status is Status.FAIL
+    assert not any(p.name.startswith(SENTINEL) for p in tmp_path.rglob("*"))
 
 
 def _unsafe_names(path: Path) -> set[str]:
