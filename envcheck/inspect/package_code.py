@@ -67,10 +67,8 @@ def read_package_code(roots: list[Path]) -> PackageCode:
             rel = Path(dirpath).relative_to(root)
             dirnames[:] = sorted(d for d in dirnames if d.isidentifier()
                                  and d not in _SKIP_DIRS and not d.startswith("."))
-            if rel.parts and not (Path(dirpath) / "pyvenv.cfg").exists():
-                tops.add(rel.parts[0])
-            elif rel.parts:
-                dirnames[:] = []
+            if rel.parts and (Path(dirpath) / "pyvenv.cfg").exists():
+                dirnames[:] = []  # a virtualenv inside the package is not its code
                 continue
             for filename in sorted(filenames):
                 stem, dot, suffix = filename.partition(".")

@@ -32,6 +32,15 @@ def judged(insp: PickleInspection, origins: Origins) -> list[UnsafeRef]:
     """The inspection's refusals once origins are known: a global only the exact
     allowlist refused is allowed, or refused with the origin's reason."""
     out: list[UnsafeRef] = []
+    flagged = {(r.module, r.name) for r in insp.unsafe}
+    for g in insp.globals:
+        # A module the package ships shadows an installed one of that name (the package
+        # root comes first on sys.path): what the exact allowlist allowed is read too.
+        if (g.module, g.name) not in flagged and origins.code.ships(g.module):
+            verdict = origins.judge(g.module, g.name, (g.module, g.name) in insp.called)
+            if verdict is not None:
+                out.append(UnsafeRef(g.module, g.name, g.offset, f"shadowed by the package: "
+                                     f"{verdict.reason}", verdict.dangerous, verdict.origin))
     for ref in insp.unsafe:
         if not ref.module or ref.dangerous or ref.reason != NOT_ALLOWLISTED:
             out.append(ref)

@@ -211,3 +211,23 @@ def test_getattr_only_on_constructed_objects(tmp_path: Path) -> None:
             PROTO + mc.sglob("builtins", "getattr") + mc.STOP):  # imported, not called
         status, headline = verdict(tmp_path, bad, requirements=reqs)
         assert status is Status.FAIL and "dangerous" in headline or "REDUCE" in headline, headline
+
+
+def test_a_shipped_module_shadows_an_installed_one(tmp_path: Path) -> None:
+    # the package ships sklearn/ whose LogisticRegression is os.system: the exact
+    # allowlist alone would have let sklearn.linear_model._logistic.LogisticRegression in
+    shadow = {"sklearn/__init__.py": "",
+              "sklearn/linear_model/__init__.py": "",
+              "sklearn/linear_model/_logistic.py": "from os import system as "
+                                                   "LogisticRegression\n"}
+    data = called("sklearn.linear_model._logistic", "LogisticRegression", "true")
+    status, headline = verdict(tmp_path, data, requirements=("scikit-learn==1.5.2",),
+                               files=shadow)
+    assert status is Status.FAIL
+    assert "known dangerous: sklearn.linear_model._logistic.LogisticRegression" in headline
+
+
+def test_a_plain_folder_is_not_a_module(tmp_path: Path) -> None:
+    (tmp_path / "numpy").mkdir()  # data, not code: does not shadow the installed numpy
+    (tmp_path / "numpy" / "notes.txt").write_text("x")
+    assert not read_package_code([tmp_path]).ships("numpy")
