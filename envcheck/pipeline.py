@@ -238,7 +238,7 @@ def _env_and_probe(pkg: ModelPackage, options: Options, results: _Results,
         if blocked:
             results.skip_rest(blocked)
         else:
-            _probe_checks(pkg, env, options, results, report, progress)
+            _probe_checks(pkg, env, options, results, report, progress, inspections)
         problem = env.verified()
     if problem is not None:
         _cache(options).discard(env, problem)
@@ -246,7 +246,8 @@ def _env_and_probe(pkg: ModelPackage, options: Options, results: _Results,
 
 
 def _probe_checks(pkg: ModelPackage, env: BuiltEnv, options: Options, results: _Results,
-                  report: PackageReport, progress: Optional[Progress]) -> None:
+                  report: PackageReport, progress: Optional[Progress],
+                  inspections: list[PickleInspection]) -> None:
     """``load`` .. ``predict.determinism``: the package's code, run once in a child."""
     try:
         inputs, inputs_source = smoke_inputs(pkg, pkg.settings.get("smoke_rows"))
@@ -260,7 +261,8 @@ def _probe_checks(pkg: ModelPackage, env: BuiltEnv, options: Options, results: _
                 probe_checks.check_load(pkg, probe),
                 probe_checks.check_load_warnings(pkg, probe, options))
     runtime = probe_checks.check_runtime_imports(
-        pkg, probe, pickles.allowed_predicate(pkg, options.trust_pickle, env.packages))
+        pkg, probe, pickles.allowed_predicate(pkg, options.trust_pickle, env.packages,
+                                              inspections))
     if runtime:
         results.add(checks.PICKLE_SAFETY.result(runtime))
     if results.failed(checks.LOAD):

@@ -4,8 +4,10 @@ Nothing from a checked pickle is imported, called or unpickled here.  Each file 
 (:mod:`envcheck.inspect.containers`: plain, or one of joblib's compressed formats) and
 walked by the pure-Python virtual machine of :mod:`envcheck.inspect.pickle_vm`, which
 tracks the memo and stack exactly while every class lookup yields an inert placeholder.
-What it sees is judged by :mod:`envcheck.inspect.policy` against the exact (module, name)
-allowlist of :mod:`envcheck.inspect.allowlist`, and the library versions recorded inside
+What it sees is judged by :mod:`envcheck.inspect.policy` (the exact allowlist of
+:mod:`envcheck.inspect.allowlist`, the denylist of :mod:`envcheck.inspect.gadgets`, bombs),
+then per package by :mod:`envcheck.inspect.safety` (origins: the package's own modules, the
+distributions it installs, ``__main__``; trust), and the library versions recorded inside
 (scikit-learn's ``_sklearn_version``, the numpy 1.x/2.x writer, xgboost's model version,
 the pickle protocol; :mod:`envcheck.inspect.versions`) are compared with requirements.txt.
 
@@ -15,7 +17,8 @@ INTERFACE CONTRACT (the pipeline calls exactly these):
     is_pickle_artifact(path) -> bool
     check_safety(pkg, inspections, trusted) -> CheckResult      # checks.PICKLE_SAFETY.id
     check_versions(pkg, inspections, target_python) -> CheckResult  # checks.PICKLE_VERSIONS.id
-    allowed_predicate(pkg, trusted) -> (module, name) -> bool   # the probe's audit hook
+    allowed_predicate(pkg, trusted, installed=(), inspections=())
+        -> (module, name) -> bool                               # the probe's audit hook
 
 An inspection whose ``error`` starts with :data:`INTERNAL_ERROR` ended in an unexpected
 exception (an inspector bug, still failing closed); any other ``error`` is what is wrong

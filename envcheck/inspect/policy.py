@@ -1,11 +1,16 @@
 """The safety policy applied while the VM walks a pickle, and what it records.
 
 :class:`Policy` is the :class:`~envcheck.inspect.pickle_values.Collector` the VM reports
-to: it judges every global against the allowlist of :mod:`envcheck.inspect.allowlist`
-(:func:`classify_global`), checks the arguments of the few callables that are only safe
-with some (``_ufunc_reconstruct``, ``_codecs.encode``, ``copyreg._reconstructor``),
-flags dunder attributes set by BUILD, and collects the library versions recorded inside
-(:mod:`envcheck.inspect.versions`) into a :class:`PickleInspection`.
+to.  It is package-independent: every global is judged against the denylist
+(:mod:`envcheck.inspect.gadgets`), dunder and dotted names, and the exact allowlist of
+:mod:`envcheck.inspect.allowlist` (:func:`classify_global`); one no exact list covers is
+recorded as :data:`NOT_ALLOWLISTED` (and in ``called`` when the pickle calls it), for
+:mod:`envcheck.inspect.safety` to judge by its origin once the package is known.  It checks
+the arguments of the callables that are only safe with some (``_ufunc_reconstruct``,
+``_codecs.encode``, ``copyreg._reconstructor``, ``getattr``), refuses calling a class whose
+``__init__`` reads files, flags dunder attributes set by BUILD (but text ``__doc__`` and
+kin), and collects the library versions recorded inside (:mod:`envcheck.inspect.versions`)
+into a :class:`PickleInspection`.
 """
 
 from __future__ import annotations

@@ -53,15 +53,25 @@ def judged(insp: PickleInspection, origins: Origins) -> list[UnsafeRef]:
 
 
 def allowed_predicate(pkg: ModelPackage, trusted: Iterable[str],
-                      installed: Iterable[str] = ()) -> Callable[[str, str], bool]:
+                      installed: Iterable[str] = (),
+                      inspections: Iterable[PickleInspection] = ()) -> Callable[[str, str], bool]:
     """``allowed(module, name)`` for what the probe's audit hook saw unpickled at runtime:
     the same policy as the static check -- exact allowlist, then origin (with the built
     env's distributions, ``installed``), then trust.  The hook sees imports, not how they
-    were used, so a global is judged as referenced; calls were judged statically."""
+    were used, so a global is judged as referenced; calls were judged statically, and a
+    global the static check saw and allowed in ``inspections`` (``builtins.getattr`` in
+    the one use it allows) is allowed here too."""
     trusts = trusts_of(pkg, trusted)
     origins = Origins(pkg, installed)
+    proven: set[tuple[str, str]] = set()
+    for insp in inspections:
+        if insp.error is None:
+            refused = {(r.module, r.name) for r in judged(insp, origins)}
+            proven |= {(g.module, g.name) for g in insp.globals} - refused
 
     def allowed(module: str, name: str) -> bool:
+        if (module, name) in proven:
+            return True
         verdict = classify_global(module, name)
         if verdict is not None and not verdict[1]:
             found = origins.judge(module, name, called=False)

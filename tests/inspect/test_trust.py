@@ -108,3 +108,15 @@ def test_record_refusal_names_all_globals(tmp_path: Path) -> None:
     assert str(raised.value) == (
         "refusing to load the model: pickle.safety failed: model.pkl: refused 2 global(s) "
         "or construct(s) -- no installed distribution: mylib.models.Fancy, otherlib.Thing")
+
+
+def test_runtime_predicate_allows_what_the_static_check_proved() -> None:
+    models = Path(__file__).resolve().parents[2] / "fixtures" / "models"
+    from envcheck.read.formats import read_package
+
+    pkg, _ = read_package(models / "np2-sk-randomsearch-scorers", Options())
+    assert pkg is not None
+    insp = inspect_pickle(pkg.artifacts[0])
+    assert ("builtins", "getattr") in {(g.module, g.name) for g in insp.globals}
+    assert allowed_predicate(pkg, [], inspections=[insp])("builtins", "getattr")
+    assert not allowed_predicate(pkg, [])("builtins", "getattr")
