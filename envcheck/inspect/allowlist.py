@@ -136,6 +136,13 @@ def _build_classes() -> frozenset[tuple[str, str]]:
     out |= _pairs("pandas.core.arrays.floating", masked)
     out |= _pairs("pandas.core.arrays.boolean", "BooleanDtype")
     out |= _pairs("pandas.core.arrays.sparse.dtype", "SparseDtype")
+    # pandas >= 3 and numpy >= 2 pickle classes under their public names
+    out |= _pairs("pandas", "DataFrame Series Index RangeIndex MultiIndex CategoricalIndex "
+                  "DatetimeIndex TimedeltaIndex PeriodIndex IntervalIndex Categorical")
+    out |= _pairs("pandas.arrays", "StringArray DatetimeArray TimedeltaArray PeriodArray "
+                  "IntegerArray FloatingArray BooleanArray IntervalArray SparseArray "
+                  "NumpyExtensionArray")
+    out |= _pairs("numpy.ma", "MaskedArray")
     # joblib's array wrapper (the in-stream one; the companion-file ones are dangerous)
     out |= {("joblib.numpy_pickle", "NumpyArrayWrapper"),
             ("sklearn.externals.joblib.numpy_pickle", "NumpyArrayWrapper")}

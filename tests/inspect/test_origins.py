@@ -231,3 +231,13 @@ def test_a_plain_folder_is_not_a_module(tmp_path: Path) -> None:
     (tmp_path / "numpy").mkdir()  # data, not code: does not shadow the installed numpy
     (tmp_path / "numpy" / "notes.txt").write_text("x")
     assert not read_package_code([tmp_path]).ships("numpy")
+
+
+@pytest.mark.parametrize("module, name", [
+    ("pandas", "DataFrame"), ("pandas", "Series"), ("pandas", "Index"), ("pandas", "RangeIndex"),
+    ("pandas", "StringDtype"), ("pandas.arrays", "StringArray"), ("numpy.ma", "MaskedArray"),
+    ("sklearn.metrics._ranking", "roc_auc_score")])
+def test_named_false_alarms_pass(tmp_path: Path, module: str, name: str) -> None:
+    data = referenced(module, name) if name.islower() else constructed(module, name)
+    assert verdict(tmp_path, data, requirements=("scikit-learn==1.9.1", "pandas==3.1.1"))[0] \
+        is Status.PASS
