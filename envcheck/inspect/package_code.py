@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import ast
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Optional
 
 MAX_FILES = 2000
+MAX_DIRS = 20_000
 MAX_FILE_BYTES = 2_000_000
 _SKIP_DIRS = frozenset({"__pycache__", "reference", "node_modules", "site-packages"})
 # Calls at module level that rewrite a module's namespace where ast cannot see it.
@@ -61,9 +63,12 @@ def read_package_code(roots: list[Path]) -> PackageCode:
     """Every ``.py`` file under ``roots`` (bounded), by module name."""
     found = PackageCode()
     tops: set[str] = set()
-    count = 0
+    count = dirs = 0
     for root in roots:
         for dirpath, dirnames, filenames in os.walk(root):
+            dirs += 1
+            if dirs > MAX_DIRS:
+                break
             rel = Path(dirpath).relative_to(root)
             dirnames[:] = sorted(d for d in dirnames if d.isidentifier()
                                  and d not in _SKIP_DIRS and not d.startswith("."))
@@ -97,10 +102,16 @@ def read_package_code(roots: list[Path]) -> PackageCode:
 def _read_module(path: Path, module: str, is_package: bool) -> ModuleCode:
     code = ModuleCode(path=path)
     try:
-        if path.stat().st_size > MAX_FILE_BYTES:
+        # Only a regular file, never through a link (it could point outside the package)
+        # and never a FIFO or device (opening one blocks): such a module vouches for nothing.
+        st = path.lstat()
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_FILE_BYTES:
             code.dynamic = True
             return code
-        tree = ast.parse(path.read_bytes(), filename=str(path))
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as handle:
+            source = handle.read(MAX_FILE_BYTES + 1)
+        tree = ast.parse(source, filename=str(path))
     except (OSError, SyntaxError, ValueError, RecursionError, MemoryError):
         code.dynamic = True  # unreadable: vouches for nothing
         return code

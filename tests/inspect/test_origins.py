@@ -241,3 +241,17 @@ def test_named_false_alarms_pass(tmp_path: Path, module: str, name: str) -> None
     data = referenced(module, name) if name.islower() else constructed(module, name)
     assert verdict(tmp_path, data, requirements=("scikit-learn==1.9.1", "pandas==3.1.1"))[0] \
         is Status.PASS
+
+
+def test_links_and_fifos_are_never_read(tmp_path: Path) -> None:
+    import os
+
+    outside = tmp_path / "outside.py"
+    outside.write_text("class Secret: pass\n")
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "linked.py").symlink_to(outside)
+    os.mkfifo(pkg / "fifo.py")  # opening it would block: the reader must not
+    code = read_package_code([pkg])
+    assert code.binding("linked", "Secret") is None and code.modules["linked"].dynamic
+    assert code.modules["fifo"].dynamic
