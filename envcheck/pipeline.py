@@ -241,7 +241,7 @@ def _env_and_probe(pkg: ModelPackage, options: Options, results: _Results,
             results.skip_rest(blocked)
         else:
             facts = signatures.facts_from(inspections, env.packages, pkg.relative)
-            _probe_checks(pkg, env, options, results, report, progress, facts)
+            _probe_checks(pkg, env, options, results, report, progress, inspections, facts)
         problem = env.verified()
     if problem is not None:
         _cache(options).discard(env, problem)
@@ -250,7 +250,7 @@ def _env_and_probe(pkg: ModelPackage, options: Options, results: _Results,
 
 def _probe_checks(pkg: ModelPackage, env: BuiltEnv, options: Options, results: _Results,
                   report: PackageReport, progress: Optional[Progress],
-                  facts: signatures.VersionFacts) -> None:
+                  inspections: list[PickleInspection], facts: signatures.VersionFacts) -> None:
     """``load`` .. ``predict.determinism``: the package's code, run once in a child."""
     try:
         inputs, inputs_source = smoke_inputs(pkg, pkg.settings.get("smoke_rows"))
@@ -264,7 +264,8 @@ def _probe_checks(pkg: ModelPackage, env: BuiltEnv, options: Options, results: _
                 probe_checks.check_load(pkg, probe, facts),
                 probe_checks.check_load_warnings(pkg, probe, options))
     runtime = probe_checks.check_runtime_imports(
-        pkg, probe, pickles.allowed_predicate(pkg, options.trust_pickle))
+        pkg, probe, pickles.allowed_predicate(pkg, options.trust_pickle, env.packages,
+                                              inspections))
     if runtime:
         results.add(checks.PICKLE_SAFETY.result(runtime))
     if results.failed(checks.LOAD):

@@ -76,7 +76,7 @@ def _add_output_options(parser: argparse.ArgumentParser) -> None:
 
 
 TRUST_METAVAR = "MODULE:NAME"  # as the README writes it
-TRUST_HELP = "allow one more global in pickles, knowingly (repeatable)"
+TRUST_HELP = "allow module:name or module.* in pickles, knowingly (repeatable)"
 
 EXIT_CODES = """exit codes:
   0    every check passed (warnings allowed unless --strict)
@@ -141,6 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     record.add_argument("--inputs", type=Path, metavar="FILE",
                         help="smoke inputs, CSV or JSON (default: rows synthesized from metadata)")
     record.add_argument("--force", action="store_true", help="overwrite an existing reference/")
+    record.add_argument("--trust-pickle", action="append", default=[], metavar=TRUST_METAVAR,
+                        help="allow module:name or module.* in pickles, knowingly (repeatable)")
     _add_env_options(record)
 
     lock = sub.add_parser("lock", help="pin requirements.txt fully, with hashes (pip-tools)")

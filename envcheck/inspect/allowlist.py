@@ -12,8 +12,11 @@ different powers:
 * ``REFERENCES``: names a model may hold but must never call during loading, such as the
   numpy ufunc in ``FunctionTransformer(np.log1p)``.
 
-Anything else fails ``pickle.safety``.  ``DANGEROUS_*`` says *why* the worst ones fail.
-The scikit-learn class table is generated, not hand-written: it lives in
+These are exact: what the standard library, numpy and pandas need, and every callable a
+pickle may *call*.  A global outside them may still be referenced or constructed when its
+module belongs to a distribution the package installs or is shipped with the package
+(:mod:`envcheck.inspect.origins`); the denylist of :mod:`envcheck.inspect.gadgets` wins over
+both.  The scikit-learn class table is generated, not hand-written: it lives in
 :mod:`envcheck.inspect.allowlist_sklearn`.
 """
 
@@ -26,8 +29,8 @@ from envcheck.inspect.allowlist_torch import (  # i13b: torch state dicts
     TORCH_CLASSES,
     TORCH_FUNCTIONS,
     TORCH_REFERENCES,
-    TORCH_SAFE,
 )
+from envcheck.inspect.gadgets import danger  # noqa: F401  (re-exported: allow.danger)
 
 # --------------------------------------------------------------------------- numpy
 
@@ -74,11 +77,17 @@ def _build_classes() -> frozenset[tuple[str, str]]:
     out: set[tuple[str, str]] = set()
     for module, names in SKLEARN_CLASSES.items():
         out |= _pairs(module, names)
+    # scikit-learn < 1.6's Cython losses name their module "_loss" (HistGradientBoosting)
+    out |= _pairs("_loss", SKLEARN_CLASSES["sklearn._loss._loss"])
     out |= _pairs("builtins", "object int float complex bool str bytes bytearray list "
                   "tuple dict set frozenset slice range")
     out |= _pairs("collections", "OrderedDict defaultdict deque Counter")
     out |= _pairs("datetime", "datetime date time timedelta timezone")
     out |= _pairs("decimal", "Decimal")
+    out |= _pairs("zoneinfo", "ZoneInfo")
+    out |= _pairs("fractions", "Fraction")
+    out |= _pairs("uuid", "UUID")
+    out |= _pairs("enum", "Enum IntEnum")
     # numpy
     out |= {("numpy", n) for n in _NUMPY_SCALARS + ["ndarray", "dtype", "matrix", "recarray",
                                                     "record"]}
@@ -121,6 +130,24 @@ def _build_classes() -> frozenset[tuple[str, str]]:
     out |= _pairs("pandas.core.arrays.string_", "StringArray StringDtype")
     out |= _pairs("pandas.core.dtypes.dtypes", "CategoricalDtype DatetimeTZDtype")
     out |= _pairs("pandas._libs.internals", "BlockPlacement")
+    # pandas extension dtypes pickle as a call of their class: Dtype(args)
+    masked = " ".join(f"{k}{b}Dtype" for k, bits in (("Int", (8, 16, 32, 64)),
+                      ("UInt", (8, 16, 32, 64)), ("Float", (32, 64))) for b in bits)
+    out |= _pairs("pandas", f"StringDtype PeriodDtype CategoricalDtype DatetimeTZDtype "
+                  f"IntervalDtype SparseDtype BooleanDtype {masked}")
+    out |= _pairs("pandas.core.dtypes.dtypes",
+                  "PeriodDtype IntervalDtype SparseDtype CategoricalDtype DatetimeTZDtype")
+    out |= _pairs("pandas.core.arrays.integer", masked)
+    out |= _pairs("pandas.core.arrays.floating", masked)
+    out |= _pairs("pandas.core.arrays.boolean", "BooleanDtype")
+    out |= _pairs("pandas.core.arrays.sparse.dtype", "SparseDtype")
+    # pandas >= 3 and numpy >= 2 pickle classes under their public names
+    out |= _pairs("pandas", "DataFrame Series Index RangeIndex MultiIndex CategoricalIndex "
+                  "DatetimeIndex TimedeltaIndex PeriodIndex IntervalIndex Categorical")
+    out |= _pairs("pandas.arrays", "StringArray DatetimeArray TimedeltaArray PeriodArray "
+                  "IntegerArray FloatingArray BooleanArray IntervalArray SparseArray "
+                  "NumpyExtensionArray")
+    out |= _pairs("numpy.ma", "MaskedArray")
     # joblib's array wrapper (the in-stream one; the companion-file ones are dangerous)
     out |= {("joblib.numpy_pickle", "NumpyArrayWrapper"),
             ("sklearn.externals.joblib.numpy_pickle", "NumpyArrayWrapper")}
@@ -172,7 +199,15 @@ FUNCTIONS = frozenset(
        ("sklearn.neighbors.ball_tree", "newObj"),
        ("sklearn.neighbors.dist_metrics", "newObj"),
        ("numpy.random._bit_generator", "__pyx_unpickle_SeedSequence"),
+       ("pandas._libs.tslibs.nattype", "_nat_unpickle"),  # pandas >= 3
+       ("pandas.core.indexes.interval", "_new_IntervalIndex"),
+       ("pandas.core.indexes.period", "_new_PeriodIndex"),
+       ("pandas.core.arrays.sparse.array", "_make_sparse"),
+       ("pytz", "_p"),  # pytz's timezone unpickler (pandas' datetimes, numpy 1.x stacks)
+       ("zoneinfo", "ZoneInfo._unpickle"),  # via getattr(ZoneInfo, "_unpickle")
+       ("logging", "getLogger"),  # a Logger pickles as getLogger(name) since 3.7
        }
+    | {("_loss", f"__pyx_unpickle_{n}") for n in SKLEARN_CLASSES["sklearn._loss._loss"].split()}
 )
 
 # May be held by a model (e.g. FunctionTransformer(func=np.log1p)), never called on load.
@@ -181,143 +216,6 @@ UFUNC_MODULES = frozenset({"numpy", "numpy.core.umath", "numpy._core.umath",
                            "numpy.core._multiarray_umath", "numpy._core._multiarray_umath"})
 
 REFERENCES = frozenset({(m, n) for m in UFUNC_MODULES for n in NUMPY_UFUNCS})
-
-# --------------------------------------------------------------------------- dangerous
-
-_DANGEROUS_MODULES = {
-    "os": "runs commands and touches files",
-    "posix": "runs commands and touches files",
-    "nt": "runs commands and touches files",
-    "subprocess": "runs commands",
-    "pty": "runs commands",
-    "commands": "runs commands",
-    "popen2": "runs commands",
-    "platform": "runs commands",
-    "sys": "changes the interpreter",
-    "importlib": "imports arbitrary modules",
-    "imp": "imports arbitrary modules",
-    "pkgutil": "imports arbitrary modules",
-    "runpy": "runs arbitrary modules",
-    "marshal": "builds code objects",
-    "types": "builds code and function objects",
-    "code": "runs code",
-    "codeop": "compiles code",
-    "ctypes": "calls native code",
-    "_ctypes": "calls native code",
-    "socket": "opens network connections",
-    "shutil": "copies and deletes files",
-    "tempfile": "creates files",
-    "io": "opens files",
-    "_io": "opens files",
-    "pathlib": "reads and writes files",
-    "pickle": "loads another pickle",
-    "_pickle": "loads another pickle",
-    "cPickle": "loads another pickle",
-    "dill": "loads another pickle",
-    "cloudpickle": "builds functions from code",
-    "joblib.externals.cloudpickle": "builds functions from code",
-    "webbrowser": "opens programs",
-    "pdb": "runs code",
-    "bdb": "runs code",
-    "timeit": "runs code",
-    "trace": "runs code",
-    "profile": "runs code",
-    "cProfile": "runs code",
-    "multiprocessing": "starts processes",
-    "concurrent": "starts processes",
-    "threading": "starts threads",
-    "_thread": "starts threads",
-    "signal": "changes signal handling",
-    "asyncio": "runs commands",
-    "pydoc": "imports arbitrary modules",
-    "numpy.f2py": "builds and imports native code",
-    "numpy.distutils": "builds native code",
-    "numpy.ctypeslib": "loads native libraries",
-    "numpy.testing": "runs commands",
-    "torch": "loads another pickle",
-}
-
-_DANGEROUS_GLOBALS = {
-    ("builtins", "eval"): "runs code",
-    ("builtins", "exec"): "runs code",
-    ("builtins", "compile"): "compiles code",
-    ("builtins", "getattr"): "reaches any attribute (e.g. os.system)",
-    ("builtins", "setattr"): "changes any attribute",
-    ("builtins", "delattr"): "changes any attribute",
-    ("builtins", "__import__"): "imports arbitrary modules",
-    ("builtins", "open"): "reads and writes files",
-    ("builtins", "input"): "reads the terminal",
-    ("builtins", "breakpoint"): "runs a debugger",
-    ("builtins", "globals"): "reaches interpreter state",
-    ("builtins", "locals"): "reaches interpreter state",
-    ("builtins", "vars"): "reaches interpreter state",
-    ("builtins", "type"): "builds classes",
-    ("builtins", "help"): "runs a pager",
-    ("builtins", "exit"): "exits the interpreter",
-    ("builtins", "quit"): "exits the interpreter",
-    ("functools", "partial"): "calls anything later",
-    ("functools", "partialmethod"): "calls anything later",
-    ("functools", "reduce"): "calls anything",
-    ("operator", "attrgetter"): "reaches any attribute",
-    ("operator", "itemgetter"): "reaches any item",
-    ("operator", "methodcaller"): "calls any method",
-    ("operator", "getitem"): "reaches any item",
-    ("operator", "call"): "calls anything",
-    ("copyreg", "__newobj__"): "constructs any class",
-    ("joblib", "load"): "loads another pickle",
-    ("joblib.numpy_pickle", "load"): "loads another pickle",
-    ("joblib.numpy_pickle", "NumpyUnpickler"): "loads another pickle",
-    ("joblib.numpy_pickle", "load_compatibility"): "loads another pickle",
-    ("joblib.numpy_pickle_compat", "load_compatibility"): "loads another pickle",
-    ("joblib.numpy_pickle_compat", "NDArrayWrapper"):
-        "loads a companion file with allow_pickle=True (joblib < 0.10 format)",
-    ("joblib.numpy_pickle_compat", "ZNDArrayWrapper"):
-        "reads a companion file (joblib < 0.10 format)",
-    ("sklearn.externals.joblib", "load"): "loads another pickle",
-    ("numpy", "load"): "loads another pickle (allow_pickle)",
-    ("numpy.lib.npyio", "load"): "loads another pickle (allow_pickle)",
-    ("numpy.lib._npyio_impl", "load"): "loads another pickle (allow_pickle)",
-    ("numpy.lib.format", "read_array"): "loads another pickle (allow_pickle)",
-    ("numpy", "memmap"): "maps and writes files",
-    ("numpy.core.memmap", "memmap"): "maps and writes files",
-    ("numpy._core.memmap", "memmap"): "maps and writes files",
-    ("numpy", "fromfile"): "reads files",
-    ("numpy", "tofile"): "writes files",
-    ("numpy", "save"): "writes files",
-    ("numpy", "savez"): "writes files",
-    ("numpy", "savetxt"): "writes files",
-    ("numpy", "loadtxt"): "reads files",
-    ("numpy", "genfromtxt"): "reads files",
-    ("numpy", "vectorize"): "calls anything later",
-    ("numpy", "frompyfunc"): "calls anything later",
-    ("pandas", "read_pickle"): "loads another pickle",
-    ("pandas.io.pickle", "read_pickle"): "loads another pickle",
-    ("pandas", "eval"): "evaluates expressions",
-    ("pandas.core.computation.eval", "eval"): "evaluates expressions",
-    ("scipy.io", "loadmat"): "reads files",
-}
-
-
-def _module_danger(module: str) -> Optional[str]:
-    parts = module.split(".")
-    for i in range(len(parts), 0, -1):
-        reason = _DANGEROUS_MODULES.get(".".join(parts[:i]))
-        if reason is not None:
-            return reason
-    return None
-
-
-def danger(module: str, name: str) -> Optional[str]:
-    """Why importing ``module.name`` is known to be dangerous, or None."""
-    if (module, name) in TORCH_SAFE:  # i13b: the exact torch state-dict names
-        return None
-    if module == "__builtin__":  # Python 2 spelling of builtins, protocol >= 3
-        module = "builtins"
-    reason = _DANGEROUS_GLOBALS.get((module, name))
-    if reason is None:
-        reason = _module_danger(module)
-    return reason
-
 
 def kind(module: str, name: str) -> Optional[str]:
     """"class", "function" or "reference" when allowlisted, else None."""

@@ -1,6 +1,16 @@
 """The pickle VM's stack, memo and container opcodes (MARK, tuples, lists, dicts, sets,
 APPEND/SETITEM(S)/ADDITEMS, GET/PUT/MEMOIZE), as a base class of
 :class:`envcheck.inspect.pickle_vm.VM`, which owns the state declared here.
+
+Expansion bombs are refused here (:class:`ResourceLimit`): every container, call result and
+BUILD carries its *expanded* size -- the number of values it holds, counting a shared
+value (a memo GET, a DUP) each time it appears.  Real pickles share little, so that size
+stays near the number of opcodes; a "billion laughs" (a list of ten copies of a list of ten
+copies of ...) doubles it per few bytes, and whatever later walks such an object (hashing
+it as a dict key, comparing, copying, printing it, a model iterating it) does exponential
+work.  Past :data:`EXPANSION_FLOOR` values and :data:`EXPANSION_PER_BYTE` per byte of
+stream, the pickle is refused.  So is a memo index far beyond the memo (the C unpickler
+allocates its memo array up to the index: ``LONG_BINPUT 0xffffffff`` is a 32 GB request).
 """
 
 from __future__ import annotations
@@ -15,7 +25,13 @@ from envcheck.inspect.pickle_values import (
     PFrozenSet,
     PickleError,
     PSet,
+    ResourceLimit,
 )
+
+EXPANSION_FLOOR = 4_000_000  # values, counting every reference
+EXPANSION_PER_BYTE = 64  # ... and per byte of stream read so far
+MEMO_SLACK = 1 << 20
+KEY_EXPANSION = 100_000  # values in one tuple used as a dict key  # how far past the memo's size a PUT index may point
 
 
 class StackOps:
@@ -26,6 +42,33 @@ class StackOps:
     stack: list
     metastack: list
     memo: dict
+    sizes: dict  # id(container or Obj) -> (it, expanded size): kept alive, so ids stay valid
+
+    # ---------------------------------------------------------------- expansion
+
+    def _size(self, value: Any) -> int:
+        entry = self.sizes.get(id(value))
+        return entry[1] if entry is not None and entry[0] is value else 1
+
+    def _sized(self, value: Any, items: Any, off: int, base: int = 1) -> Any:
+        """Record ``value``'s expanded size: ``base`` plus that of each of ``items``."""
+        size = base
+        get = self.sizes.get
+        for item in items:
+            if type(item) in (int, float, str, bytes, bool) or item is None:
+                size += 1
+                continue
+            entry = get(id(item))
+            size += entry[1] if entry is not None and entry[0] is item else 1
+        if size > EXPANSION_FLOOR and size > EXPANSION_PER_BYTE * max(self.r.tell(), 1):
+            raise ResourceLimit(
+                f"expansion bomb: a value that expands to {size} values from "
+                f"{self.r.tell()} bytes (shared references repeated: memo GET/DUP)", off)
+        self.sizes[id(value)] = (value, size)
+        return value
+
+    def _grow(self, target: Any, items: Any, off: int) -> None:
+        self._sized(target, items, off, base=self._size(target))
 
     # ---------------------------------------------------------------- helpers
 
@@ -84,24 +127,28 @@ class StackOps:
 
     def op_tuple(self, off: int) -> bool:
         items = self._pop_mark(off)  # first: it replaces self.stack
-        self.stack.append(tuple(items))
+        value = tuple(items)
+        self.stack.append(self._sized(value, value, off))
         return False
 
     def op_tuple1(self, off: int) -> bool:
-        self.stack.append((self._pop(off),))
+        value = (self._pop(off),)
+        self.stack.append(self._sized(value, value, off))
         return False
 
     def op_tuple2(self, off: int) -> bool:
         b = self._pop(off)
         a = self._pop(off)
-        self.stack.append((a, b))
+        value = (a, b)
+        self.stack.append(self._sized(value, value, off))
         return False
 
     def op_tuple3(self, off: int) -> bool:
         c = self._pop(off)
         b = self._pop(off)
         a = self._pop(off)
-        self.stack.append((a, b, c))
+        value = (a, b, c)
+        self.stack.append(self._sized(value, value, off))
         return False
 
     def op_empty_list(self, off: int) -> bool:
@@ -110,7 +157,7 @@ class StackOps:
 
     def op_list(self, off: int) -> bool:
         items = self._pop_mark(off)
-        self.stack.append(items)
+        self.stack.append(self._sized(items, items, off))
         return False
 
     def op_empty_dict(self, off: int) -> bool:
@@ -124,7 +171,7 @@ class StackOps:
         d: dict = {}
         for i in range(0, len(items), 2):
             self._setitem(d, items[i], items[i + 1], off)
-        self.stack.append(d)
+        self.stack.append(self._sized(d, items, off))
         return False
 
     def op_empty_set(self, off: int) -> bool:
@@ -133,12 +180,16 @@ class StackOps:
 
     def op_frozenset(self, off: int) -> bool:
         items = self._pop_mark(off)
-        self.stack.append(PFrozenSet(items))
+        self.stack.append(self._sized(PFrozenSet(items), items, off))
         return False
 
     def _setitem(self, d: dict, key: Any, value: Any, off: int) -> None:
         if type(key) is tuple:
             _check_depth(key, off)  # hashing a deeply nested tuple recurses in C
+            if self._size(key) > KEY_EXPANSION:  # tuple hashes are not cached: every
+                raise ResourceLimit(  # shared part is hashed again, by the real loader too
+                    f"expansion bomb: a dict key that expands to {self._size(key)} values",
+                    off)
         try:
             d[key] = value
         except TypeError:
@@ -164,6 +215,7 @@ class StackOps:
         target = self._top(off)
         if isinstance(target, list):
             target.append(value)
+            self._grow(target, (value,), off)
         elif not self._on_container_target(target, "APPEND", off):
             raise PickleError(f"APPEND on a {type(target).__name__}", off)
         return False
@@ -173,6 +225,7 @@ class StackOps:
         target = self._top(off)
         if isinstance(target, list):
             target.extend(items)
+            self._grow(target, items, off)
         elif not self._on_container_target(target, "APPENDS", off):
             raise PickleError(f"APPENDS on a {type(target).__name__}", off)
         return False
@@ -183,6 +236,7 @@ class StackOps:
         target = self._top(off)
         if isinstance(target, dict):
             self._setitem(target, key, value, off)
+            self._grow(target, (key, value), off)
         elif not self._on_container_target(target, "SETITEM", off):
             raise PickleError(f"SETITEM on a {type(target).__name__}", off)
         return False
@@ -195,6 +249,7 @@ class StackOps:
         if isinstance(target, dict):
             for i in range(0, len(items), 2):
                 self._setitem(target, items[i], items[i + 1], off)
+            self._grow(target, items, off)
         elif not self._on_container_target(target, "SETITEMS", off):
             raise PickleError(f"SETITEMS on a {type(target).__name__}", off)
         return False
@@ -204,6 +259,7 @@ class StackOps:
         target = self._top(off)
         if isinstance(target, PSet):
             target.items.extend(items)
+            self._grow(target, items, off)
         elif not self._on_container_target(target, "ADDITEMS", off):
             raise PickleError(f"ADDITEMS on a {type(target).__name__}", off)
         return False
@@ -233,6 +289,9 @@ class StackOps:
     def _put(self, idx: int, off: int) -> bool:
         if idx < 0:
             raise PickleError("negative PUT argument", off)
+        if idx > len(self.memo) + MEMO_SLACK:
+            raise ResourceLimit(f"memo bomb: PUT at index {idx} with {len(self.memo)} memo "
+                                "entries (the C unpickler allocates up to the index)", off)
         self.memo[idx] = self._top(off)
         return False
 

@@ -22,6 +22,13 @@ class PickleError(EnvcheckError):
         self.offset = offset
 
 
+class ResourceLimit(PickleError):
+    """The stream is built to exhaust the loader (an expansion bomb): refused unwalked."""
+
+    def __init__(self, message: str, offset: int) -> None:
+        super().__init__(f"resource limit: {message}", offset)
+
+
 # --------------------------------------------------------------------------- placeholders
 
 

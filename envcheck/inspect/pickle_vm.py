@@ -71,6 +71,7 @@ class VM(ScalarOps):
         self.stack: list = []
         self.metastack: list = []
         self.memo: dict = {}
+        self.sizes: dict = {}
         self.proto = 0
         self.binary = False  # a protocol-1 opcode was seen (for pickles without PROTO)
         self.frame_end: Optional[int] = None  # py_framing: end offset of the open frame
@@ -202,7 +203,8 @@ class VM(ScalarOps):
             raise PickleError(f"{how} keyword arguments must be a dict", off)
         self.c.on_call(how, func, args, kwargs, off)
         cls = func if how != "REDUCE" else self._instance_class(func, args)
-        return Obj(cls, func, args, off, how, kwargs)
+        obj = Obj(cls, func, args, off, how, kwargs)
+        return self._sized(obj, args + tuple(kwargs.values()) if kwargs else args, off)
 
     def op_reduce(self, off: int) -> bool:
         args = self._pop(off)
@@ -267,6 +269,7 @@ class VM(ScalarOps):
         if not isinstance(inst, Obj):
             raise PickleError(f"BUILD on a {type(inst).__name__}", off)
         inst.state = state
+        self._grow(inst, (state,), off)
         self.c.on_build(inst, state, off)
         cls = inst.cls
         if self.raw_arrays and isinstance(cls, Global) and cls.key in JOBLIB_ARRAY_WRAPPERS:

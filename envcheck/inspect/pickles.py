@@ -4,8 +4,10 @@ Nothing from a checked pickle is imported, called or unpickled here.  Each file 
 (:mod:`envcheck.inspect.containers`: plain, or one of joblib's compressed formats) and
 walked by the pure-Python virtual machine of :mod:`envcheck.inspect.pickle_vm`, which
 tracks the memo and stack exactly while every class lookup yields an inert placeholder.
-What it sees is judged by :mod:`envcheck.inspect.policy` against the exact (module, name)
-allowlist of :mod:`envcheck.inspect.allowlist`, and the library versions recorded inside
+What it sees is judged by :mod:`envcheck.inspect.policy` (the exact allowlist of
+:mod:`envcheck.inspect.allowlist`, the denylist of :mod:`envcheck.inspect.gadgets`, bombs),
+then per package by :mod:`envcheck.inspect.safety` (origins: the package's own modules, the
+distributions it installs, ``__main__``; trust), and the library versions recorded inside
 (scikit-learn's ``_sklearn_version``, the numpy 1.x/2.x writer, xgboost's model version,
 the pickle protocol; :mod:`envcheck.inspect.versions`) are compared with requirements.txt.
 
@@ -15,7 +17,8 @@ INTERFACE CONTRACT (the pipeline calls exactly these):
     is_pickle_artifact(path) -> bool
     check_safety(pkg, inspections, trusted) -> CheckResult      # checks.PICKLE_SAFETY.id
     check_versions(pkg, inspections, target_python) -> CheckResult  # checks.PICKLE_VERSIONS.id
-    allowed_predicate(pkg, trusted) -> (module, name) -> bool   # the probe's audit hook
+    allowed_predicate(pkg, trusted, installed=(), inspections=())
+        -> (module, name) -> bool                               # the probe's audit hook
 
 Files that hold pickles in other formats (zip archives, legacy torch files, ``.npy``,
 skops) or record versions (xgboost, LightGBM, ONNX ...) are found and opened by
@@ -35,14 +38,15 @@ import stat
 import time
 import zlib
 from pathlib import Path
-from typing import IO, Any, Callable, Iterable, Optional
+from typing import IO, Any, Callable, Optional
 
-from envcheck.inspect.allowlist import danger
 from envcheck.inspect.containers import detect_compressor, open_stream
 from envcheck.inspect.pickle_reader import Reader, TooLarge
 from envcheck.inspect.pickle_values import PickleError
 from envcheck.inspect.pickle_vm import VM
-from envcheck.inspect.policy import PickleInspection, Policy, UnsafeRef, classify_global
+from envcheck.inspect.policy import PickleInspection, Policy, UnsafeRef
+from envcheck.inspect.safety import allowed_predicate, check_safety
+from envcheck.inspect.trust import CLI_TRUST, PACKAGE_TRUST
 # The version comparison lives in envcheck.inspect.version_checks; its two checks are
 # part of this module's contract (see the docstring).
 from envcheck.inspect.version_checks import (
@@ -50,9 +54,11 @@ from envcheck.inspect.version_checks import (
     check_versions,
     installed_version_findings,
 )
-from envcheck.model import checks
-from envcheck.model.findings import CheckResult, Finding, error, info, warning
-from envcheck.model.package import ModelPackage
+
+__all__ = ["CLI_TRUST", "INTERNAL_ERROR", "PACKAGE_TRUST", "PICKLE_SUFFIXES",
+           "allowed_predicate", "artifact_label", "check_safety", "check_versions",
+           "inspect_pickle", "inspect_stream", "installed_version_findings",
+           "is_pickle_artifact"]
 
 PICKLE_SUFFIXES = frozenset({".pkl", ".pickle", ".joblib", ".sav", ".pk", ".p"})
 
@@ -215,119 +221,3 @@ def _is_pickle_head(head: bytes) -> bool:
 
 
 # --------------------------------------------------------------------------- checks
-
-
-def _parse_trusted(entries: Iterable[Any]) -> set[tuple[str, str]]:
-    out: set[tuple[str, str]] = set()
-    for entry in entries:
-        text = str(entry).strip()
-        if ":" in text:
-            module, _, name = text.partition(":")
-        else:
-            module, _, name = text.rpartition(".")
-        if module and name:
-            out.add((module.strip(), name.strip()))
-    return out
-
-
-CLI_TRUST = "--trust-pickle"
-PACKAGE_TRUST = "metadata.yaml's envcheck.trust_pickle"
-
-
-def _trusted_pairs(pkg: ModelPackage, trusted: Iterable[str]) -> dict[tuple[str, str], str]:
-    """(module, name) -> where the trust came from: ``--trust-pickle`` (the user) or the
-    package's own ``envcheck.trust_pickle`` (the package vouching for itself)."""
-    extra = pkg.settings.get("trust_pickle", [])
-    if isinstance(extra, str):
-        extra = [extra]
-    out = dict.fromkeys(_parse_trusted(extra if isinstance(extra, list) else []),
-                        PACKAGE_TRUST)
-    out.update(dict.fromkeys(_parse_trusted(trusted), CLI_TRUST))
-    return out
-
-
-def _honoured(pair: tuple[str, str], origin: Optional[str]) -> bool:
-    """A trust holds, except a package's trust of a known-dangerous global: that only the
-    user can grant, on the command line."""
-    return origin == CLI_TRUST or (origin == PACKAGE_TRUST and danger(*pair) is None)
-
-
-def allowed_predicate(pkg: ModelPackage, trusted: Iterable[str]) -> Callable[[str, str], bool]:
-    """``allowed(module, name)`` for what the probe's audit hook saw unpickled at runtime:
-    the same policy as the static check (allowlist, plus what the user trusts)."""
-    trust = _trusted_pairs(pkg, trusted)
-
-    def allowed(module: str, name: str) -> bool:
-        pair = (module, name)
-        return _honoured(pair, trust.get(pair)) or classify_global(module, name) is None
-
-    return allowed
-
-
-def check_safety(pkg: ModelPackage, inspections: list[PickleInspection],
-                 trusted: list[str]) -> CheckResult:
-    """``pickle.safety``: fails when any pickle imports or calls anything outside the
-    allowlist (plus what the user trusts knowingly), or cannot be walked at all."""
-    start = time.perf_counter()
-    trust = _trusted_pairs(pkg, trusted)
-    findings: list[Finding] = []
-    for insp in inspections:
-        file = artifact_label(pkg, insp)
-        if insp.error is not None:
-            where = f" at byte {insp.error_offset}" if insp.error_offset is not None else ""
-            findings.append(error(
-                f"{file}: cannot be inspected ({insp.error}{where}); it will not be loaded",
-                file=file, details={"error": insp.error, "offset": insp.error_offset,
-                                    "format": insp.format}))
-        for ref in insp.unsafe:
-            findings.append(_unsafe_finding(file, ref, trust))
-        if insp.error is None and not insp.unsafe and not insp.walked:
-            findings.append(info(f"{file}: {insp.format}, holds no pickle", file=file,
-                                 details={"globals": 0, "format": insp.format}))
-        elif insp.error is None and not insp.unsafe:
-            protocol = "" if insp.max_protocol is None else f", protocol {insp.max_protocol}"
-            findings.append(info(
-                f"{file}: {len(insp.globals)} globals, all allowed ({insp.format}"
-                f"{protocol})", file=file,
-                details={"globals": len(insp.globals), "format": insp.format}))
-    if not inspections:
-        findings.append(info("no pickle artifacts"))
-    return checks.PICKLE_SAFETY.result(findings, time.perf_counter() - start)
-
-
-def _unsafe_finding(file: str, ref: UnsafeRef, trust: dict[tuple[str, str], str]) -> Finding:
-    details = {"module": ref.module, "name": ref.name, "offset": ref.offset,
-               "reason": ref.reason, "dangerous": ref.dangerous}
-    if not ref.module:
-        return error(f"{file}: {ref.reason} (byte {ref.offset})", file=file, details=details)
-    dotted = f"{ref.module}.{ref.name}"
-    origin = trust.get((ref.module, ref.name))
-    if origin is not None and _honoured((ref.module, ref.name), origin):
-        details.update(trusted=True, trusted_by=origin)
-        if ref.dangerous:
-            return warning(f"{file}: imports {dotted} at byte {ref.offset}, trusted by "
-                           f"{origin} although {ref.reason}", file=file, details=details)
-        if origin == PACKAGE_TRUST:
-            return warning(f"{file}: imports {dotted} at byte {ref.offset}, trusted by "
-                           f"{origin}: the package vouches for itself; pass --trust-pickle "
-                           f"{ref.module}:{ref.name} to trust it knowingly", file=file,
-                           details=details)
-        return info(f"{file}: imports {dotted} at byte {ref.offset}, trusted by "
-                    f"{origin}", file=file, details=details)
-    if origin is not None:  # the package trusts a known-dangerous global itself
-        details.update(trusted=False, trust_refused=origin)
-        return error(f"{file}: imports {dotted} at byte {ref.offset}: {ref.reason}; "
-                     f"{origin} trusts it, but a known-dangerous global can be trusted "
-                     f"only with --trust-pickle on the command line", file=file,
-                     details=details)
-    if ref.dangerous:
-        message = f"{file}: imports {dotted} at byte {ref.offset}: {ref.reason}"
-    else:
-        message = (f"{file}: imports {dotted} at byte {ref.offset}: {ref.reason}; if you "
-                   f"trust it, pass --trust-pickle {ref.module}:{ref.name}")
-    return error(message, file=file, details=details)
-
-
-__all__ = ["INTERNAL_ERROR", "PICKLE_SUFFIXES", "allowed_predicate", "artifact_label",
-           "check_safety", "check_versions", "inspect_pickle", "inspect_stream",
-           "installed_version_findings", "is_pickle_artifact"]

@@ -6,7 +6,7 @@ import at load time) and to tell whether an import is covered by a requirement.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Iterable, Optional
 
 from packaging.utils import canonicalize_name
 
@@ -92,3 +92,81 @@ def distribution_for(module: str) -> str:
     known one, else the import name as written (pip normalizes it)."""
     known = _known(module)
     return known[0] if known else module.split(".")[0]
+
+
+# Well-known runtime dependencies (canonical names), so that an import brought in by a
+# listed requirement is a warning, not a failure.  Closed transitively below.
+TRANSITIVE: dict[str, tuple[str, ...]] = {
+    "scikit-learn": ("numpy", "scipy", "joblib", "threadpoolctl"),
+    "scipy": ("numpy",),
+    "pandas": ("numpy", "python-dateutil", "pytz", "tzdata"),
+    "python-dateutil": ("six",),
+    "xgboost": ("numpy", "scipy"),
+    "lightgbm": ("numpy", "scipy"),
+    "catboost": ("numpy", "pandas", "scipy", "graphviz", "matplotlib", "plotly", "six"),
+    "statsmodels": ("numpy", "scipy", "pandas", "patsy", "packaging"),
+    "patsy": ("numpy",),
+    "imbalanced-learn": ("scikit-learn", "numpy", "scipy", "joblib", "threadpoolctl"),
+    "scikit-image": ("numpy", "scipy", "networkx", "pillow", "imageio", "tifffile",
+                     "packaging", "lazy-loader"),
+    "matplotlib": ("numpy", "pillow", "packaging", "pyparsing", "python-dateutil", "cycler",
+                   "kiwisolver", "fonttools", "contourpy"),
+    "seaborn": ("numpy", "pandas", "matplotlib"),
+    "torch": ("filelock", "typing-extensions", "sympy", "networkx", "jinja2", "fsspec"),
+    "torchvision": ("torch", "numpy", "pillow"),
+    "tensorflow": ("numpy", "protobuf", "absl-py", "h5py", "keras", "six", "termcolor",
+                   "wrapt", "grpcio", "packaging", "ml-dtypes", "opt-einsum", "gast",
+                   "flatbuffers", "astunparse", "requests", "typing-extensions"),
+    "keras": ("numpy", "h5py", "absl-py", "rich", "namex", "optree", "ml-dtypes", "packaging"),
+    "transformers": ("numpy", "huggingface-hub", "tokenizers", "requests", "pyyaml", "regex",
+                     "tqdm", "packaging", "safetensors", "filelock"),
+    "huggingface-hub": ("filelock", "fsspec", "requests", "tqdm", "pyyaml", "packaging",
+                        "typing-extensions"),
+    "sentence-transformers": ("transformers", "torch", "scikit-learn", "scipy", "tqdm",
+                              "huggingface-hub", "pillow"),
+    "requests": ("urllib3", "idna", "certifi", "charset-normalizer"),
+    "shap": ("numpy", "scipy", "scikit-learn", "pandas", "tqdm", "numba", "cloudpickle",
+             "slicer", "packaging"),
+    "numba": ("numpy", "llvmlite"),
+    "umap-learn": ("numpy", "scipy", "scikit-learn", "numba", "pynndescent", "tqdm"),
+    "pynndescent": ("numpy", "scipy", "scikit-learn", "numba", "llvmlite", "joblib"),
+    "onnxruntime": ("numpy", "protobuf", "packaging", "flatbuffers", "sympy", "coloredlogs"),
+    "pyarrow": ("numpy",),
+    "h5py": ("numpy",),
+    "mlflow": ("numpy", "pandas", "scikit-learn", "scipy", "pyyaml", "requests", "click",
+               "cloudpickle", "packaging", "protobuf", "sqlalchemy", "flask", "jinja2"),
+    "prophet": ("numpy", "pandas", "matplotlib", "cmdstanpy", "holidays", "tqdm"),
+    "pmdarima": ("numpy", "scipy", "scikit-learn", "pandas", "statsmodels", "joblib",
+                 "cython", "packaging", "urllib3"),
+    "category-encoders": ("numpy", "scikit-learn", "scipy", "statsmodels", "pandas", "patsy"),
+    "opencv-python": ("numpy",),
+    "opencv-python-headless": ("numpy",),
+    "spacy": ("numpy", "requests", "tqdm", "pydantic", "jinja2", "packaging", "thinc",
+              "srsly", "typer"),
+    "gensim": ("numpy", "scipy", "smart-open"),
+    "nltk": ("click", "joblib", "regex", "tqdm"),
+    "flask": ("werkzeug", "jinja2", "itsdangerous", "click", "blinker"),
+    "pydantic": ("pydantic-core", "typing-extensions", "annotated-types"),
+}
+
+
+def _closure() -> dict[str, frozenset[str]]:
+    out: dict[str, frozenset[str]] = {}
+    for dist in TRANSITIVE:
+        seen: set[str] = set()
+        todo = list(TRANSITIVE[dist])
+        while todo:
+            dep = todo.pop()
+            if dep not in seen and dep != dist:
+                seen.add(dep)
+                todo.extend(TRANSITIVE.get(dep, ()))
+        out[dist] = frozenset(seen)
+    return out
+
+
+_TRANSITIVE_CLOSURE = _closure()
+
+
+def brought_in(direct: Iterable[str]) -> frozenset[str]:
+    """The distributions the known ``direct`` ones pull in (canonical names)."""
+    return frozenset().union(*(_TRANSITIVE_CLOSURE.get(d, frozenset()) for d in direct))

@@ -14,7 +14,7 @@ interface.py is read with :func:`ast.parse` only.  It must
   with only ``scikit-learn`` listed) is a warning: it works until that dependency changes.
   Imports inside ``try: ... except ImportError`` and ``if TYPE_CHECKING:`` are optional
   and not reported; imports inside functions are warnings (they run when called).
-  (:mod:`envcheck.read.interface_imports`, :mod:`envcheck.read.stdlib_names`.)
+  (:mod:`envcheck.read.interface_imports`, :mod:`envcheck.model.stdlib_names`.)
 """
 
 from __future__ import annotations

@@ -15,88 +15,20 @@ from typing import TYPE_CHECKING, Iterable, Iterator, Optional
 
 from packaging.utils import canonicalize_name
 
-from envcheck.model.distributions import distributions_for
+from envcheck.model.distributions import (  # noqa: F401  (TRANSITIVE: re-exported)
+    _TRANSITIVE_CLOSURE,
+    TRANSITIVE,
+    distributions_for,
+)
 from envcheck.model.findings import Finding, error, info, warning
+from envcheck.model.stdlib_names import is_stdlib, stdlib_span
 from envcheck.read.requirements_file import RequirementsFile
-from envcheck.read.stdlib_names import is_stdlib, stdlib_span
 
 if TYPE_CHECKING:
     from envcheck.model.package import ModelPackage
 
 
-# Well-known runtime dependencies (canonical names), so that an import brought in by a
-# listed requirement is a warning, not a failure.  Closed transitively below.
-TRANSITIVE: dict[str, tuple[str, ...]] = {
-    "scikit-learn": ("numpy", "scipy", "joblib", "threadpoolctl"),
-    "scipy": ("numpy",),
-    "pandas": ("numpy", "python-dateutil", "pytz", "tzdata"),
-    "python-dateutil": ("six",),
-    "xgboost": ("numpy", "scipy"),
-    "lightgbm": ("numpy", "scipy"),
-    "catboost": ("numpy", "pandas", "scipy", "graphviz", "matplotlib", "plotly", "six"),
-    "statsmodels": ("numpy", "scipy", "pandas", "patsy", "packaging"),
-    "patsy": ("numpy",),
-    "imbalanced-learn": ("scikit-learn", "numpy", "scipy", "joblib", "threadpoolctl"),
-    "scikit-image": ("numpy", "scipy", "networkx", "pillow", "imageio", "tifffile",
-                     "packaging", "lazy-loader"),
-    "matplotlib": ("numpy", "pillow", "packaging", "pyparsing", "python-dateutil", "cycler",
-                   "kiwisolver", "fonttools", "contourpy"),
-    "seaborn": ("numpy", "pandas", "matplotlib"),
-    "torch": ("filelock", "typing-extensions", "sympy", "networkx", "jinja2", "fsspec"),
-    "torchvision": ("torch", "numpy", "pillow"),
-    "tensorflow": ("numpy", "protobuf", "absl-py", "h5py", "keras", "six", "termcolor",
-                   "wrapt", "grpcio", "packaging", "ml-dtypes", "opt-einsum", "gast",
-                   "flatbuffers", "astunparse", "requests", "typing-extensions"),
-    "keras": ("numpy", "h5py", "absl-py", "rich", "namex", "optree", "ml-dtypes", "packaging"),
-    "transformers": ("numpy", "huggingface-hub", "tokenizers", "requests", "pyyaml", "regex",
-                     "tqdm", "packaging", "safetensors", "filelock"),
-    "huggingface-hub": ("filelock", "fsspec", "requests", "tqdm", "pyyaml", "packaging",
-                        "typing-extensions"),
-    "sentence-transformers": ("transformers", "torch", "scikit-learn", "scipy", "tqdm",
-                              "huggingface-hub", "pillow"),
-    "requests": ("urllib3", "idna", "certifi", "charset-normalizer"),
-    "shap": ("numpy", "scipy", "scikit-learn", "pandas", "tqdm", "numba", "cloudpickle",
-             "slicer", "packaging"),
-    "numba": ("numpy", "llvmlite"),
-    "umap-learn": ("numpy", "scipy", "scikit-learn", "numba", "pynndescent", "tqdm"),
-    "pynndescent": ("numpy", "scipy", "scikit-learn", "numba", "llvmlite", "joblib"),
-    "onnxruntime": ("numpy", "protobuf", "packaging", "flatbuffers", "sympy", "coloredlogs"),
-    "pyarrow": ("numpy",),
-    "h5py": ("numpy",),
-    "mlflow": ("numpy", "pandas", "scikit-learn", "scipy", "pyyaml", "requests", "click",
-               "cloudpickle", "packaging", "protobuf", "sqlalchemy", "flask", "jinja2"),
-    "prophet": ("numpy", "pandas", "matplotlib", "cmdstanpy", "holidays", "tqdm"),
-    "pmdarima": ("numpy", "scipy", "scikit-learn", "pandas", "statsmodels", "joblib",
-                 "cython", "packaging", "urllib3"),
-    "category-encoders": ("numpy", "scikit-learn", "scipy", "statsmodels", "pandas", "patsy"),
-    "opencv-python": ("numpy",),
-    "opencv-python-headless": ("numpy",),
-    "spacy": ("numpy", "requests", "tqdm", "pydantic", "jinja2", "packaging", "thinc",
-              "srsly", "typer"),
-    "gensim": ("numpy", "scipy", "smart-open"),
-    "nltk": ("click", "joblib", "regex", "tqdm"),
-    "flask": ("werkzeug", "jinja2", "itsdangerous", "click", "blinker"),
-    "pydantic": ("pydantic-core", "typing-extensions", "annotated-types"),
-}
-
 _NAMESPACE_PACKAGES = ("google", "azure", "jaraco", "zope", "backports", "sphinxcontrib")
-
-
-def _closure() -> dict[str, frozenset[str]]:
-    out: dict[str, frozenset[str]] = {}
-    for dist in TRANSITIVE:
-        seen: set[str] = set()
-        todo = list(TRANSITIVE[dist])
-        while todo:
-            dep = todo.pop()
-            if dep not in seen and dep != dist:
-                seen.add(dep)
-                todo.extend(TRANSITIVE.get(dep, ()))
-        out[dist] = frozenset(seen)
-    return out
-
-
-_TRANSITIVE_CLOSURE = _closure()
 
 
 def top_level(body: list[ast.stmt]) -> Iterator[tuple[ast.stmt, bool]]:

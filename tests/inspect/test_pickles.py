@@ -74,13 +74,28 @@ def test_malicious_pickle_is_flagged_and_never_runs(name: str, tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)  # payloads create ./ENVCHECK_PWNED when they run
     path = MALICIOUS / name
+    root = MALICIOUS
+    if name in mc.PACKAGE_FILES:  # the package's own modules re-export or subclass a gadget
+        root = tmp_path / "pkg"
+        root.mkdir()
+        path = root / name
+        path.write_bytes((MALICIOUS / name).read_bytes())
+        for module, text in mc.PACKAGE_FILES[name].items():
+            (root / module).write_text(text)
     result = inspect_pickle(path)
     assert not result.safe
-    assert result.error is not None or any(u.dangerous for u in result.unsafe)
-    check = check_safety(_pkg(MALICIOUS), [result], trusted=[])
+    check = check_safety(_pkg(root), [result], trusted=[])
     assert check.id == "pickle.safety" and check.status is Status.FAIL
+    assert result.error is not None or any(
+        f.details.get("dangerous") for f in check.findings if "dangerous" in f.details)
     assert all(f.file == name for f in check.findings)
-    assert not any(p.name.startswith(SENTINEL) for p in tmp_path.iterdir())
+    if result.error is None:  # no trust from the package, nor any wildcard, lets it through
+        modules = sorted({g.module for g in result.globals})
+        trusted = [f"{m}.*" for m in modules]
+        vouched = _pkg(root, envcheck={"trust_pickle": trusted + [
+            f"{g.module}:{g.name}" for g in result.globals]})
+        assert check_safety(vouched, [result], trusted=trusted).status is Status.FAIL
+    assert not any(p.name.startswith(SENTINEL) for p in tmp_path.rglob("*"))
 
 
 def _unsafe_names(path: Path) -> set[str]:
@@ -194,10 +209,15 @@ def test_unknown_global_fails_and_can_be_trusted(tmp_path: Path) -> None:
     assert (ref.module, ref.name, ref.offset, ref.dangerous) == ("mymod", "MyClass", 18, False)
     check = check_safety(_pkg(tmp_path), [result], [])
     assert check.status is Status.FAIL
-    finding = check.findings[0]
+    summary, finding = check.findings
+    assert summary.details["summary"] is True
+    assert summary.message == ("model.pkl: refused 1 global(s) or construct(s) -- no "
+                               "installed distribution: mymod.MyClass")
     assert finding.file == "model.pkl"
     assert finding.details == {"module": "mymod", "name": "MyClass", "offset": 18,
-                               "reason": "not in the allowlist", "dangerous": False}
+                               "reason": "module mymod belongs to no distribution "
+                               "requirements.txt installs, nor to the package",
+                               "dangerous": False, "origin": "unknown"}
     assert "--trust-pickle mymod:MyClass" in finding.message
     for trusted in (["mymod.MyClass"], ["mymod:MyClass"]):
         assert check_safety(_pkg(tmp_path), [result], trusted).status is Status.PASS
@@ -207,6 +227,8 @@ def test_unknown_global_fails_and_can_be_trusted(tmp_path: Path) -> None:
     assert by_package.status is Status.WARN
     assert by_package.findings[0].details["trusted_by"] == "metadata.yaml's envcheck.trust_pickle"
     assert "the package vouches for itself" in by_package.findings[0].message
+    assert ("trusted by metadata.yaml's envcheck.trust_pickle 'mymod:MyClass'"
+            in by_package.findings[0].message)
 
 
 def test_trusting_a_dangerous_global_still_warns() -> None:
