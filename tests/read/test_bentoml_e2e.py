@@ -29,8 +29,10 @@ def statuses(package: object) -> dict[str, str]:
 
 def loaded_versions(package: object) -> set[tuple[str, str, str]]:
     warned = package.check("load.warnings")  # type: ignore[attr-defined]
-    return {(f.details["estimator"], f.details["pickled_with"], f.details["loaded_with"])
-            for f in warned.findings if f.severity is Severity.ERROR}
+    # one finding per cause (issue 15): every estimator of it under details.objects
+    return {(o["estimator"], f.details["pickled_with"], f.details["loaded_with"])
+            for f in warned.findings if f.severity is Severity.ERROR
+            for o in f.details["objects"]}
 
 
 @pytest.mark.slow
