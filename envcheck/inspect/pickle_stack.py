@@ -31,7 +31,10 @@ from envcheck.inspect.pickle_values import (
 EXPANSION_FLOOR = 4_000_000  # values, counting every reference
 EXPANSION_PER_BYTE = 64  # ... and per byte of stream read so far
 MEMO_SLACK = 1 << 20
-KEY_EXPANSION = 100_000  # values in one tuple used as a dict key  # how far past the memo's size a PUT index may point
+# Values in one tuple used as a dict key, shared parts counted every time they appear:
+# tuple hashes are not cached, so a few bytes of memo GETs (t1 = (t0, t0), t2 = (t1, t1)
+# ...) make a key whose hash takes 2**n steps -- in envcheck's process, and in the loader's.
+KEY_EXPANSION = 100_000
 
 
 class StackOps:
@@ -186,8 +189,8 @@ class StackOps:
     def _setitem(self, d: dict, key: Any, value: Any, off: int) -> None:
         if type(key) is tuple:
             _check_depth(key, off)  # hashing a deeply nested tuple recurses in C
-            if self._size(key) > KEY_EXPANSION:  # tuple hashes are not cached: every
-                raise ResourceLimit(  # shared part is hashed again, by the real loader too
+            if self._size(key) > KEY_EXPANSION:  # the expanded size is already known
+                raise ResourceLimit(
                     f"expansion bomb: a dict key that expands to {self._size(key)} values",
                     off)
         try:
@@ -312,33 +315,20 @@ class StackOps:
         return self._put(len(self.memo), off)
 
 
-# What hashing a tuple dict key visits: a shared sub-tuple counts every time it appears,
-# so a few bytes of memo GETs (t1 = (t0, t0), t2 = (t1, t1) ...) make a key whose hash
-# takes 2**n steps -- in envcheck's process, and in the loader's.
-MAX_KEY_ELEMENTS = 100_000
-
-
 def _check_depth(value: tuple, off: int, limit: int = 200) -> None:
-    """Refuse a tuple key nested deeper than ``limit`` (hashing recurses in C) or that
-    expands to more than :data:`MAX_KEY_ELEMENTS` (an expansion bomb).  Each distinct
-    tuple is visited once, iteratively: the check itself is linear in the pickle."""
-    size: dict[int, int] = {}
+    """Refuse a tuple key nested deeper than ``limit`` (hashing recurses in C).  Each
+    distinct tuple is visited once, iteratively: the check is linear in the pickle."""
     depth: dict[int, int] = {}
     todo: list[tuple[tuple, bool]] = [(value, False)]
     while todo:
         item, children_done = todo.pop()
-        if id(item) in size:
+        if id(item) in depth:
             continue
         inner = [x for x in item if type(x) is tuple]
         if not children_done:
             todo.append((item, True))
-            todo.extend((x, False) for x in inner if id(x) not in size)
+            todo.extend((x, False) for x in inner if id(x) not in depth)
             continue
         depth[id(item)] = 1 + max((depth[id(x)] for x in inner), default=0)
-        size[id(item)] = len(item) + sum(size[id(x)] for x in inner)
         if depth[id(item)] > limit:
             raise PickleError("dict key nested too deeply", off)
-        if size[id(item)] > MAX_KEY_ELEMENTS:
-            raise PickleError(f"resource limit: a dict key expands to more than "
-                              f"{MAX_KEY_ELEMENTS} elements when hashed (a memo/DUP "
-                              "expansion bomb)", off)

@@ -58,8 +58,7 @@ def test_tuple_key_bomb(tmp_path: Path) -> None:
     out += mc.binget(18) + mc.NONE + mc.SETITEM + mc.STOP
     (tmp_path / "m.pkl").write_bytes(out)
     error = inspect_pickle(tmp_path / "m.pkl").error
-    assert error is not None and error.startswith(
-        "resource limit: a dict key expands to more than 100000 elements when hashed"), error
+    assert error is not None and "a dict key that expands to 262143 values" in error, error
 
 
 def test_real_sharing_is_fine(tmp_path: Path) -> None:
