@@ -9,7 +9,6 @@ import subprocess
 from typing import Optional
 
 from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
 
 from envcheck.env.installers import _ANSI, check_command, check_label
 from envcheck.env.layout import BuiltEnv
@@ -25,6 +24,7 @@ from envcheck.model.findings import (
     warning,
 )
 from envcheck.model.package import ModelPackage
+from envcheck.model.versions import same_version
 
 # Seeded by virtualenv, not declared by the package: drift ignores them unless pinned.
 TOOLING = frozenset({"pip", "setuptools", "wheel", "distribute"})
@@ -74,13 +74,6 @@ def check_consistency(env: BuiltEnv, use_cached: bool = True) -> CheckResult:
     return checks.ENV_CONSISTENCY.result(findings, sw.elapsed)
 
 
-def _same_version(a: str, b: str) -> bool:
-    try:
-        return Version(a) == Version(b)
-    except InvalidVersion:
-        return a == b
-
-
 def check_drift(pkg: ModelPackage, env: BuiltEnv) -> CheckResult:
     """``env.drift``: installed versions that differ from reference/environment.json."""
     path = pkg.reference_dir / "environment.json"
@@ -105,14 +98,14 @@ def check_drift(pkg: ModelPackage, env: BuiltEnv) -> CheckResult:
         pinned = set(pkg.pins)
         rows: list[dict[str, Optional[str]]] = []
         rec_python = data.get("python")
-        if rec_python and not _same_version(str(rec_python), env.interpreter.version):
+        if rec_python and not same_version(str(rec_python), env.interpreter.version):
             rows.append({"name": "python", "recorded": str(rec_python),
                          "built": env.interpreter.version})
         for name in sorted(recorded):
             if name in TOOLING and name not in pinned:
                 continue
             have = built.get(name)
-            if have is None or not _same_version(recorded[name], have):
+            if have is None or not same_version(recorded[name], have):
                 rows.append({"name": name, "recorded": recorded[name], "built": have})
         for row in rows:
             now = (f"installed {row['built']}" if row["built"] is not None

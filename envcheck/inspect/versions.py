@@ -17,6 +17,7 @@ from packaging.version import InvalidVersion, Version
 
 from envcheck.inspect.onnx_models import onnxruntime_problem
 from envcheck.inspect.pickle_values import BigValue, Global, Obj
+from envcheck.model.versions import same_version  # noqa: F401  (re-exported)
 
 # Minimum Python for each pickle protocol.
 PROTOCOL_MIN_PYTHON = {5: (3, 8), 4: (3, 4), 3: (3, 0)}
@@ -102,13 +103,6 @@ def python_tuple(text: Optional[str]) -> Optional[tuple[int, int]]:
         return None
     m = re.match(r"\s*(\d+)\.(\d+)", str(text))
     return (int(m.group(1)), int(m.group(2))) if m else None
-
-
-def same_version(a: str, b: str) -> bool:
-    try:
-        return Version(a) == Version(b)
-    except InvalidVersion:
-        return a.strip() == b.strip()
 
 
 def major_version(text: str) -> Optional[int]:

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any, Optional
 
 from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
 
 from envcheck.model.findings import Finding, error, info, warning
+from envcheck.model.versions import same_version
 from envcheck.read.bentoml_package import (
     MODEL_YAML,
     MODULES,
@@ -67,13 +67,6 @@ def read_model_yaml(directory: Path, shown: str) -> tuple[Optional[BentoModel], 
     return model, findings
 
 
-def _same(a: str, b: str) -> bool:
-    try:
-        return Version(a) == Version(b)
-    except InvalidVersion:
-        return a.strip() == b.strip()
-
-
 def minor_version(text: Optional[str]) -> Optional[str]:
     """``3.11`` of ``3.11.7``; None when the text is no version."""
     match = re.match(r"\s*(\d+)\.(\d+)", text or "")
@@ -102,7 +95,7 @@ def context_version_findings(pkg: BentomlModelPackage, reqs: Any) -> list[Findin
             if pinned is None:
                 continue  # requirements.pinned says it is unpinned or missing
             line = req.line if req is not None else None
-            if _same(recorded, pinned):
+            if same_version(recorded, pinned):
                 findings.append(info(f"{shown}: context.framework_versions records {dist} "
                                      f"{recorded} and {where} pins {dist}=={pinned}",
                                      file=where, line=line, details=details))
