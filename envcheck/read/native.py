@@ -165,11 +165,9 @@ def _use_environment(pkg: ModelPackage, environment: sources.Environment
     (what requirements.pinned and the interface's imports are judged on)."""
     chosen, declared = environment.chosen, environment.declared
     installed = chosen.reqs
-    pkg.requirements_ok = environment.ok
+    requirements.adopt_requirements(pkg, installed)
+    pkg.requirements_ok = environment.ok  # every source's problems, not only the chosen's
     pkg.requirements_path = pkg.root / chosen.file
-    pkg.requirement_lines = installed.install_lines()
-    pkg.constraint_lines = installed.constraint_lines()
-    pkg.installer_options = installed.option_lines()
     # What the pickles are compared with: the lock's pins where it has them.
     pkg.pins = {**declared.reqs.pins(), **installed.pins()}
     source = environment.python_source
