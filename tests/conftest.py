@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import sys
 from pathlib import Path
 
@@ -13,6 +14,18 @@ FIXTURES = REPO / "fixtures"
 # Fixtures whose interface.py targets Python 3.11: envcheck can judge its syntax only when
 # it runs on 3.11+ itself (ast cannot parse newer syntax); on 3.9/3.10 it warns instead.
 TARGETS_311 = {"interface-syntax-error"}
+
+
+def mutated(data: bytes, seed: int, flips: int, cut: bool) -> bytes:
+    """``data`` with ``flips`` random bytes changed and, if ``cut``, truncated at a random
+    point: what the fuzz tests of the inspectors feed them (deterministic per ``seed``)."""
+    rng = random.Random(seed)
+    out = bytearray(data)
+    for _ in range(flips):
+        out[rng.randrange(len(out))] = rng.randrange(256)
+    if cut:
+        out = out[:rng.randrange(1, len(out))]
+    return bytes(out)
 
 
 def skip_if_newer_target(name: str) -> None:

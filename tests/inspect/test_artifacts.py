@@ -9,12 +9,12 @@ payload the generator proved to run under the real loader (MANIFEST.json).
 from __future__ import annotations
 
 import json
-import random
 import shutil
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import mutated
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -180,13 +180,7 @@ _CONTAINERS = [(BENIGN / n).read_bytes() for n in (
        which=st.integers(0, len(_CONTAINERS) - 1), cut=st.booleans())
 def test_mutated_real_containers_never_raise(tmp_path: Path, seed: int, flips: int,
                                              which: int, cut: bool) -> None:
-    rng = random.Random(seed)
-    data = bytearray(_CONTAINERS[which])
-    for _ in range(flips):
-        data[rng.randrange(len(data))] = rng.randrange(256)
-    if cut:
-        data = data[:rng.randrange(1, len(data))]
-    (tmp_path / "model.pt").write_bytes(bytes(data))
+    (tmp_path / "model.pt").write_bytes(mutated(_CONTAINERS[which], seed, flips, cut))
     # a clean walk or a fail-closed error: never an exception, never an inspector bug
     for inspection in inspect_artifact(tmp_path / "model.pt"):
         assert inspection.error is None or not inspection.error.startswith("internal"), \

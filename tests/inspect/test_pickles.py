@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import pickle
-import random
 import struct
 import subprocess
 import sys
@@ -18,6 +17,7 @@ import zlib
 from pathlib import Path
 
 import pytest
+from conftest import mutated
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -386,13 +386,7 @@ def test_random_bytes_never_raise(tmp_path: Path, data: bytes) -> None:
        which=st.integers(0, len(_SEEDS) - 1), cut=st.booleans())
 def test_mutated_real_pickles_never_raise(tmp_path: Path, seed: int, flips: int, which: int,
                                           cut: bool) -> None:
-    rng = random.Random(seed)
-    data = bytearray(_SEEDS[which])
-    for _ in range(flips):
-        data[rng.randrange(len(data))] = rng.randrange(256)
-    if cut:
-        data = data[:rng.randrange(1, len(data))]
-    result = _inspect_bytes(tmp_path, bytes(data))
+    result = _inspect_bytes(tmp_path, mutated(_SEEDS[which], seed, flips, cut))
     # Either a clean walk or a fail-closed error -- never an exception.
     assert isinstance(result.unsafe, list)
     assert result.error is None or not result.error.startswith("internal")
