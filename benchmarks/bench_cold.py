@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import shutil
 import statistics
@@ -43,6 +44,9 @@ CPU: dict[str, list[float]] = {}  # label -> CPU seconds of the command and its 
 def timed(cmd: list[str], env: Optional[dict[str, str]] = None, label: str = "") -> float:
     """Wall seconds of ``cmd``; its CPU seconds (user + system, children included) go to
     ``CPU[label]``: on a machine others load too, CPU time moves less than wall time."""
+    # The previous command's writes (a cold build writes 300+ MB) are flushed first, so
+    # that their writeback is not counted against this one.
+    os.sync()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
