@@ -206,15 +206,16 @@ def _dynamic_checks(pkg: ModelPackage, options: Options, results: _Results,
                              verify_later=True)
     if problem is None:
         return
-    # The reused env had changed since it was built: nothing that ran in it counts.  It
-    # ran sandboxed, so it could do no more harm than the package itself; now rebuild.
+    # The env could not be trusted (a reused one had changed since it was built; a new
+    # one, or a store entry it linked, changed before its manifest was written): nothing
+    # that ran in it counts.  It ran sandboxed, so it could do no more harm than the
+    # package itself; now rebuild, verifying everything before anything runs.
     results.by_id = before
     report.environment = None
     _env_and_probe(pkg, options, results, report, progress, inspections, verify_later=False)
     results.add(checks.ENV_BUILD.result([warning(
-        f"the cached environment had changed since it was built ({problem}): it was "
-        f"discarded and rebuilt, and the package checked again", details={
-            "problem": problem})]))
+        f"{problem}: it was discarded and rebuilt, and the package checked again",
+        details={"problem": problem})]))
 
 
 def _env_and_probe(pkg: ModelPackage, options: Options, results: _Results,
@@ -243,9 +244,12 @@ def _env_and_probe(pkg: ModelPackage, options: Options, results: _Results,
             facts = signatures.facts_from(inspections, env.packages, pkg.relative)
             _probe_checks(pkg, env, options, results, report, progress, inspections, facts)
         problem = env.verified()
-    if problem is not None:
-        _cache(options).discard(env, problem)
-    return problem
+    if problem is None:
+        return None
+    _cache(options).discard(env, problem)
+    if env.reused:
+        return f"the cached environment had changed since it was built ({problem})"
+    return f"the environment just built could not be trusted ({problem})"
 
 
 def _probe_checks(pkg: ModelPackage, env: BuiltEnv, options: Options, results: _Results,

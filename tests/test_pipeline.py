@@ -12,7 +12,7 @@ from conftest import FIXTURES, skip_if_newer_target
 import envcheck
 from envcheck.commands.check import check_paths
 from envcheck.model.checks import CHECK_IDS
-from envcheck.model.findings import PackageReport, Status
+from envcheck.model.findings import PackageReport, Severity, Status
 from envcheck.model.options import Options
 
 SEED = FIXTURES / "packages" / "churn-sklearn-0.24.2"
@@ -215,6 +215,48 @@ def test_a_cached_env_changed_after_its_build_is_discarded_and_rebuilt(tmp_path:
                              "site-packages" / "zz_poison.pth"))
     # The poisoned env's .pth may have run once, sandboxed: it could write nothing outside.
     assert not marker.exists()
+
+
+@pytest.mark.slow
+def test_a_poisoned_store_pyc_linked_into_a_new_env_is_found_and_the_check_rerun(
+        tmp_path: Path) -> None:
+    """A new env is handed to the probe while its manifest is hashed: the pycs it linked
+    from the bytecode store are compared with the store's record only then.  A poisoned
+    one (in place, header kept) makes the result worthless: the entry goes, the env is
+    never marked, and the check is run again in an env that verifies before it links."""
+    import glob
+    import json
+    import os
+
+    cache = tmp_path / "cache"
+    package = FIXTURES / "packages" / "churn-ok-py311"
+    assert check_paths([package], Options(cache_dir=cache)).packages[0].status is Status.PASS
+    (entry,) = [Path(e).parent for e in glob.glob(str(cache / "bytecode" / "*" / "entry.json"))
+                if json.loads(Path(e).read_text())["name"] == "threadpoolctl"]
+    (pyc,) = (entry / "pycs").rglob("*.pyc")
+    os.chmod(pyc, 0o644)
+    # (Not a word such as "poisoned": a pyc holds its source's path, and pytest puts the
+    # test's name in that path.)
+    poisoned = pyc.read_bytes()[:16] + b"\xe3canary-7c1d"
+    pyc.write_bytes(poisoned)
+    shutil.rmtree(cache / "envs")  # the next check builds anew, linking from the store
+    report = check_paths([package], Options(cache_dir=cache)).packages[0]
+    build = report.check("env.build")
+    assert build is not None and build.status is Status.WARN, build
+    (warned,) = [f.message for f in build.findings if f.severity is Severity.WARNING]
+    assert warned.startswith("the environment just built could not be trusted (the stored "
+                             "bytecode of threadpoolctl "), warned
+    assert " had changed since it was compiled (" in warned, warned
+    assert warned.endswith("the entry was removed): it was discarded and rebuilt, and the "
+                           "package checked again")
+    assert report.check("load").status is Status.PASS
+    # The entry was removed, then stored again by the rebuild: compiled afresh.
+    assert pyc.read_bytes() != poisoned and pyc.stat().st_mode & 0o777 == 0o444
+    (built,) = glob.glob(str(cache / "envs" / "*" / "venv" / "lib" / "python*" /
+                             "site-packages" / "__pycache__" / pyc.name))
+    assert Path(built).read_bytes() == pyc.read_bytes()
+    journal = (cache / "journal.log").read_text()
+    assert "bytecode-discard" in journal and journal.count(" built ") == 2
 
 
 @pytest.mark.parametrize("name, blocker", [("pickle-os-system", "pickle.safety"),

@@ -26,13 +26,13 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
 from envcheck.env import bytecode, distributions, inventory, manifest
+from envcheck.env.creation import create_virtualenv
 from envcheck.env.installers import (
     _DISK_FULL,
     Installer,
@@ -42,6 +42,8 @@ from envcheck.env.installers import (
     env_python,
     install_command,
     resolve_installer,
+    seed_command,
+    seed_wheels,
     summarize_install_failure,
 )
 from envcheck.env.interpreters import Interpreter
@@ -98,7 +100,9 @@ class EnvCache:
         from filelock import FileLock
 
         self.locks_dir.mkdir(parents=True, exist_ok=True)
-        return FileLock(str(self.locks_dir / f"{key}.lock"))
+        # Not thread-local: a build's last stage (the manifest, the marker) may finish in
+        # a thread while the probe runs, and releases the lock there (see _build).
+        return FileLock(str(self.locks_dir / f"{key}.lock"), thread_local=False)
 
     def _lease(self, key: str, exclusive: bool, blocking: bool) -> Optional[int]:
         """An fd holding a shared ("in use") or exclusive (prune) flock; None if refused."""
@@ -138,9 +142,10 @@ class EnvCache:
                ) -> tuple[Optional[BuiltEnv], CheckResult]:
         """The env for these requirements and this interpreter: reused or built.
 
-        ``verify_later``: a reused env's manifest is compared in the background; the caller
-        must ask ``env.verified()`` before trusting what ran in it, and ``discard()`` it
-        when that names a problem."""
+        ``verify_later``: a reused env's manifest is compared in the background, and a new
+        env's is written in the background (with what its bytecode store entries hold
+        compared to it, then its marker); the caller must ask ``env.verified()`` before
+        trusting what ran in it, and ``discard()`` it when that names a problem."""
         from filelock import Timeout
 
         progress = progress or Progress.disabled()
@@ -169,12 +174,14 @@ class EnvCache:
                         details={"key": key}))
                     return None, checks.ENV_BUILD.result(findings, sw.elapsed)
             env: Optional[BuiltEnv] = None
+            handed_off = False  # the build's last stage runs on and releases the lock
             try:
                 env = self._reuse(env_dir, key, interpreter, tool, user, findings,
                                   verify_later)
                 if env is None:
                     env = self._build(env_dir, key, inputs, reqs, cons, interpreter, tool,
-                                      user, progress, findings, lock)
+                                      user, progress, findings, lock, defer=verify_later)
+                    handed_off = env is not None and env._verification is not None
                 if env is not None:
                     env._lease_fd = self._lease(key, exclusive=False, blocking=True)
             except (OSError, subprocess.SubprocessError) as exc:
@@ -183,7 +190,8 @@ class EnvCache:
                 findings.append(error(f"could not build env {key[:12]}: {exc}",
                                       details={"key": key, "path": str(env_dir)}))
             finally:
-                lock.release()
+                if not handed_off:
+                    lock.release()
         return env, checks.ENV_BUILD.result(findings, sw.elapsed)
 
     def _reuse(self, env_dir: Path, key: str, interpreter: Interpreter, tool: Installer,
@@ -256,8 +264,14 @@ class EnvCache:
     def _build(self, env_dir: Path, key: str, inputs: dict[str, Any], reqs: list[str],
                cons: list[str], interpreter: Interpreter, tool: Installer,
                user: Optional[str], progress: Progress, findings: list[Finding],
-               lock: Any) -> Optional[BuiltEnv]:
+               lock: Any, defer: bool = False) -> Optional[BuiltEnv]:
+        """Build the env.  Its last stage -- the manifest (every file hashed), the store
+        entries its linked pycs came from compared with it, what it compiled stored, the
+        marker -- runs here, or with ``defer`` in a thread while the caller probes the env
+        (``BuiltEnv.verified`` waits for it; the lock is released when it is done).  The
+        env is snapshot first, so the manifest records it as built, whatever runs in it."""
         start = time.perf_counter()
+        outcome: Optional[bytecode.Outcome] = None
         env_dir.mkdir(parents=True, exist_ok=True)
         venv = env_dir / "venv"
         python = env_python(venv)
@@ -286,14 +300,16 @@ class EnvCache:
 
         with progress.step(label) as step, open(env_dir / "build.log", "a",
                                                 encoding="utf-8") as log:
-            # 1. The virtualenv, seeded offline from virtualenv's embedded wheels.
+            # 1. The virtualenv, seeded offline from virtualenv's embedded wheels (with
+            #    uv: the same wheels, installed by uv; see seed_command).
             step.phase("venv")
-            seed = _embedded_pip(interpreter) is not None
-            cmd = [sys.executable, "-m", "virtualenv", str(venv), "-p", str(interpreter.path),
-                   "--no-download", "--no-periodic-update", "--quiet"]
-            if not seed:
-                cmd.append("--no-seed")  # virtualenv ships no pip for this Python
-            proc = run_logged(cmd, log, lock)
+            wheels = seed_wheels(interpreter) if tool.name == "uv" else []
+            seed = bool(wheels) or _embedded_pip(interpreter) is not None
+            # Unseeded when uv seeds it, or when virtualenv has no pip for this Python.
+            created, why = create_virtualenv(venv, interpreter, seed and not wheels, log)
+            proc = subprocess.CompletedProcess([], 0 if created else 1, "", why)
+            if proc.returncode == 0 and wheels:
+                proc = run_logged(seed_command(tool, python, wheels), log, lock)
             if proc.returncode == 0 and not seed:
                 # Offline and bundled with the interpreter: what `python -m venv` would do.
                 proc = run_logged([str(python), "-m", "ensurepip", "--default-pip"], log,
@@ -317,8 +333,8 @@ class EnvCache:
                     proc = run_phased(cmd, log, lock, tool.name, step)
                 if proc.returncode == 0 and (store or tool.name == "uv"):  # pip compiled
                     step.phase("compile")
-                    proc = self._compile(env_dir, venv, python, interpreter, log, lock,
-                                         step, meta, findings)
+                    proc, outcome = self._compile(env_dir, venv, python, interpreter, log,
+                                                  lock, step, meta, findings, defer)
                 if proc.returncode != 0:
                     output = proc.stdout + "\n" + proc.stderr
                     failed, short = summarize_install_failure(output, reqs)
@@ -342,18 +358,58 @@ class EnvCache:
                         distributions.installed_distributions(venv).items()}
             meta["consistency"] = run_check(python, tool, log, lock)
             meta["pth_files"] = [p.name for p in distributions.pth_files(venv)]
-            # 4. The manifest, last: from now on any change to the env is found.
-            manifest.write_manifest(venv, env_dir / MANIFEST)
+            snapshot = manifest.take_snapshot(venv) if defer else None
 
         build_s = time.perf_counter() - start
-        meta.update(status="complete", packages=dict(sorted(packages.items())),
-                    build_s=round(build_s, 3), last_used=time.time())
-        _write_json_atomic(env_dir / META, meta)
-        marker_tmp = env_dir / f".{MARKER}.{uuid.uuid4().hex}.tmp"
-        marker_tmp.write_text(json.dumps({"key": key, "completed": time.time()}),
-                              encoding="utf-8")
-        os.replace(marker_tmp, env_dir / MARKER)  # last: from now on the env may be reused
-        self._journal("built", key, seconds=f"{build_s:.1f}")
+
+        def complete() -> Optional[str]:
+            """4. The manifest, last: from now on any change to the env is found.  Then
+            the marker; or why the env may not be trusted (it is left unmarked)."""
+            shown = len(outcome.notes) if outcome is not None else 0
+            try:
+                env_manifest = manifest.write_manifest(venv, env_dir / MANIFEST, snapshot)
+                problem = (bytecode.settle(self.root, venv, env_manifest, outcome,
+                                           self._journal) if outcome is not None else None)
+            except manifest.ChangedSinceSnapshot as exc:
+                problem = f"it changed while it was first used ({exc})"
+            except OSError as exc:
+                problem = f"its manifest could not be written ({exc})"
+            if problem is not None:
+                meta["status"] = "failed"
+                _write_json_atomic(env_dir / META, meta)
+                self._journal("build-failed", key)
+                return problem
+            if outcome is not None:
+                meta["bytecode"] = outcome.to_dict()
+                for note in outcome.notes[shown:]:  # what could not be stored, and why
+                    if defer:  # the findings went out with the env: the journal keeps it
+                        self._journal("bytecode-note", key, note=repr(note))
+                    else:
+                        findings.append(info(note, details={"key": key}))
+            meta.update(status="complete", packages=dict(sorted(packages.items())),
+                        build_s=round(build_s, 3), last_used=time.time())
+            _write_json_atomic(env_dir / META, meta)
+            marker_tmp = env_dir / f".{MARKER}.{uuid.uuid4().hex}.tmp"
+            marker_tmp.write_text(json.dumps({"key": key, "completed": time.time()}),
+                                  encoding="utf-8")
+            os.replace(marker_tmp, env_dir / MARKER)  # last: now the env may be reused
+            self._journal("built", key, seconds=f"{build_s:.1f}")
+            return None
+
+        verification: Optional[concurrent.futures.Future[Optional[str]]] = None
+        if defer:
+            def complete_and_release() -> Optional[str]:
+                try:
+                    return complete()
+                finally:
+                    lock.release()
+
+            verification = _VERIFIER.submit(complete_and_release)
+        else:
+            problem = complete()
+            if problem is not None:
+                fail(f"could not build env {key[:12]}: {problem}", "")
+                return None
         findings.append(info(
             f"built env {key[:12]} with {tool.name} {tool.version} for Python "
             f"{interpreter.version} in {build_s:.1f}s ({len(packages)} distributions)",
@@ -362,11 +418,12 @@ class EnvCache:
         return BuiltEnv(key=key, path=venv, python=python, interpreter=interpreter,
                         installer=tool.name, installer_version=tool.version, reused=False,
                         packages=dict(sorted(packages.items())), build_s=build_s, dir=env_dir,
-                        consistency=meta["consistency"])
+                        consistency=meta["consistency"], _verification=verification)
 
     def _compile(self, env_dir: Path, venv: Path, python: Path, interpreter: Interpreter,
                  log: Any, lock: Any, step: Step, meta: dict[str, Any],
-                 findings: list[Finding]) -> subprocess.CompletedProcess[str]:
+                 findings: list[Finding], defer: bool
+                 ) -> tuple[subprocess.CompletedProcess[str], bytecode.Outcome]:
         """Bytecode for the env: linked from the store, compiled for what it lacks."""
         file_list = env_dir / "compile.list"
 
@@ -376,15 +433,18 @@ class EnvCache:
 
         # --allow-build: the build backends had the env writable, and what they may leave
         # running must never hold a pyc other envs share: such an env compiles its own.
+        # ``defer``: the linked pycs are compared with their entries once the env's
+        # manifest has hashed them (bytecode.settle), each hashed once.
         outcome, proc = bytecode.provide(self.root, venv, interpreter, compile_here,
-                                         self._journal, share=not self.allow_build)
+                                         self._journal, share=not self.allow_build,
+                                         verify_stored=not defer)
         meta["bytecode"] = outcome.to_dict()
         _write_json_atomic(env_dir / META, meta)  # prune sees the entries in use
         step.detail(f"{len(outcome.linked)} distributions linked from the bytecode store, "
                     f"{len(outcome.compiled)} compiled ({outcome.files_compiled} files)")
         for note in outcome.notes:
             findings.append(info(note, details={"key": meta["key"]}))
-        return proc or subprocess.CompletedProcess([], 0, "", "")
+        return proc or subprocess.CompletedProcess([], 0, "", ""), outcome
 
     # ---- list / prune (envcheck.env.inventory)
 

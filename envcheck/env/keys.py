@@ -16,7 +16,9 @@ from envcheck.env.installers import Installer
 from envcheck.env.interpreters import Interpreter
 
 # 2: envs carry a manifest and are read from their files (envcheck 0.2).
-FORMAT_VERSION = 2
+# 3: with uv, uv installs the seed wheels virtualenv would have copied in (see
+#    installers.seed_command): the same pip and setuptools, other files beside them.
+FORMAT_VERSION = 3
 
 
 def split_requirements(lines: Sequence[str]) -> tuple[list[str], list[str]]:

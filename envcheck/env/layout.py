@@ -33,7 +33,8 @@ class BuiltEnv:
     dir: Optional[Path] = None  # envs/<key>/
     consistency: Optional[dict[str, Any]] = None  # pip check output recorded at build
     _lease_fd: Optional[int] = field(default=None, repr=False, compare=False)
-    # A reused env whose manifest is being verified while it is used (see verified()).
+    # A reused env whose manifest is being verified, or a new one whose manifest is being
+    # written, while it is used (see verified()).
     _verification: Optional["concurrent.futures.Future[Optional[str]]"] = field(
         default=None, repr=False, compare=False)
 
@@ -41,7 +42,9 @@ class BuiltEnv:
         """Why this env may not be trusted (it changed since it was built), or None.
 
         ``EnvCache.ensure(verify_later=True)`` hands a reused env out while its manifest
-        is still being compared, so that the comparison overlaps the probe; the caller
+        is still being compared, and a new one while its manifest is still being written
+        (against a snapshot taken before, and the store entries it linked compared with
+        it), so that the hashing overlaps the probe; the caller
         asks here before it believes anything the probe said, and on a problem discards
         the result, the env with it, and checks again in a rebuilt one.  That is safe
         because whatever an unverified env runs, runs inside the sandbox."""

@@ -265,3 +265,148 @@ def test_a_store_that_cannot_be_written_does_not_fail_the_build(tmp_path: Path) 
     notes = [f.message for f in result.findings if "could not be stored" in f.message]
     assert any(n.startswith("the bytecode of six 1.16.0 could not be stored: ") for n in notes)
     assert imports_from_pyc(env, "six", six_pyc(env))  # compiled in the env all the same
+
+
+# ---- a check's new env: its last stage runs while the probe does (verify_later)
+
+
+def build_for_check(cache: EnvCache, reqs: list[str]) -> BuiltEnv:
+    """``ensure`` as a check calls it: the manifest, the store comparison and the
+    marker are done in a thread while the caller probes the env."""
+    env, result = cache.ensure(reqs, HERE, "uv", verify_later=True)
+    assert env is not None, [f.message for f in result.findings]
+    assert not env.reused and env._verification is not None  # handed out unfinished
+    return env
+
+
+@pytest.mark.slow
+def test_a_new_env_is_marked_only_once_its_manifest_is_written(tmp_path: Path) -> None:
+    cache = EnvCache(tmp_path)
+    build(cache, FIRST)
+    env = build_for_check(cache, SECOND)
+    assert env.verified() is None
+    env.release()
+    assert env.dir is not None and (env.dir / MARKER).is_file()
+    meta = json.loads((env.dir / "meta.json").read_text())
+    assert meta["status"] == "complete" and _tampering(env.dir, meta) is None
+    assert "six==1.16.0" in meta["bytecode"]["linked"]
+    assert meta["bytecode"]["compiled"] == ["attrs==23.1.0"]
+    # Every linked entry, and attrs 23.1.0's, stored by the last stage.
+    assert len(meta["bytecode"]["entries"]) == len(meta["bytecode"]["linked"]) + 1
+    assert len(journal_events(cache, "bytecode-stored", "attrs")) == 2
+    # The build lock went with the last stage, and was released there.
+    from filelock import FileLock
+    lock = FileLock(str(tmp_path / "locks" / f"{env.key}.lock"), thread_local=False)
+    lock.acquire(timeout=0)
+    lock.release()
+    again, _ = cache.ensure(SECOND, HERE, "uv")
+    assert again is not None and again.reused
+    again.release()
+
+
+@pytest.mark.slow
+def test_a_tampered_store_pyc_linked_unverified_is_found_and_the_entry_removed(
+        tmp_path: Path) -> None:
+    """Linked before it is verified (each pyc is hashed once, by the env's manifest):
+    the comparison with the entry's manifest finds the poisoned pyc, removes the entry,
+    and the env is never marked; the rebuild (verify_later off, what the pipeline does
+    next) compiles six again and stores it anew."""
+    cache = EnvCache(tmp_path)
+    first = build(cache, FIRST)
+    entry = entry_of(cache, "six")
+    stored = entry / "pycs" / "__pycache__" / six_pyc(first).name
+    os.chmod(stored, 0o644)
+    poisoned = stored.read_bytes()[:16] + b"\xe3canary-7c1d"
+    stored.write_bytes(poisoned)
+    env = build_for_check(cache, SECOND)
+    problem = env.verified()
+    env.release()
+    assert problem is not None and problem.startswith(
+        "the stored bytecode of six 1.16.0 had changed since it was compiled ("), problem
+    assert "six.cpython-" in problem and problem.endswith("the entry was removed")
+    assert not entry.exists() and journal_events(cache, "bytecode-discard", "six")
+    assert env.dir is not None and not (env.dir / MARKER).exists()
+    cache.discard(env, problem)
+    rebuilt = build(cache, SECOND)
+    assert six_pyc(rebuilt).read_bytes() != poisoned
+    assert imports_from_pyc(rebuilt, "six", six_pyc(rebuilt))
+    assert len(journal_events(cache, "bytecode-stored", "six")) == 2
+
+
+@pytest.mark.slow
+def test_a_new_env_changed_before_its_manifest_is_not_marked(tmp_path: Path) -> None:
+    """What runs in the env before its manifest is written is caught by the snapshot
+    taken before the env was handed out (here a same-size edit, mtime put back)."""
+    import threading
+
+    from envcheck.env import cache as cache_module
+
+    cache = EnvCache(tmp_path)
+    # Both of the verifier's threads busy: the last stage waits until the edit is made.
+    hold = threading.Event()
+    busy = [cache_module._VERIFIER.submit(hold.wait) for _ in range(2)]
+    try:
+        env, _ = cache.ensure(FIRST, HERE, "uv", verify_later=True)
+        assert env is not None and env._verification is not None
+        module = env.path / "lib" / f"python{HERE.major_minor}" / "site-packages" / "six.py"
+        before = module.stat()
+        data = module.read_bytes()
+        module.unlink()  # a new inode: the one uv linked from its cache stays as it was
+        module.write_bytes(data.replace(b"PY2 = ", b"PY3 = ", 1))
+        os.utime(module, ns=(before.st_atime_ns, before.st_mtime_ns))
+    finally:
+        hold.set()
+    for task in busy:
+        task.result()
+    problem = env.verified()
+    env.release()
+    assert problem is not None and problem.startswith("it changed while it was first used ("), \
+        problem
+    assert "six.py" in problem
+    assert env.dir is not None and not (env.dir / MARKER).exists()
+    assert json.loads((env.dir / "meta.json").read_text())["status"] == "failed"
+
+
+@pytest.mark.slow
+def test_a_source_unlike_its_record_is_found_after_linking_unverified(tmp_path: Path) -> None:
+    """With verify_later the sources are not hashed before linking (the env's manifest
+    hashes them): one that is not what its wheel's RECORD says -- whose stored pycs were
+    compiled from another source -- makes the env untrusted, and a distribution compiled
+    here with such a file is not stored under its RECORD's key."""
+    import shutil
+
+    from envcheck.env import manifest
+    from envcheck.env.installers import compile_files_command
+
+    cache = EnvCache(tmp_path / "cache")
+    first = build(cache, FIRST)
+    venv = tmp_path / "copy"
+    shutil.copytree(first.path, venv, symlinks=True)
+    site = venv / "lib" / f"python{HERE.major_minor}" / "site-packages"
+    six = site / "six.py"
+    six.write_bytes(six.read_bytes().replace(b"PY2 = ", b"PY3 = ", 1))
+    for pyc in site.rglob("*.pyc"):
+        pyc.unlink()
+
+    def compile_run(sources: list[Path]) -> subprocess.CompletedProcess[str]:
+        listed = tmp_path / "compile.list"
+        listed.write_bytes(b"\0".join(map(os.fsencode, sources)))
+        return subprocess.run(compile_files_command(venv / "bin" / "python", listed),
+                              capture_output=True, text=True)
+
+    events: list[str] = []
+    outcome, _ = bytecode.provide(cache.root, venv, HERE, compile_run,
+                                  lambda event, *a, **k: events.append(event),
+                                  verify_stored=False)
+    assert "six==1.16.0" in outcome.linked  # on the RECORD's word
+    recorded = manifest.write_manifest(venv, tmp_path / "manifest.json")
+    problem = bytecode.settle(cache.root, venv, recorded, outcome, lambda *a, **k: None)
+    assert problem is not None and problem.startswith(
+        "the installed files of six 1.16.0 are not the ones its wheel's RECORD lists "
+        "(six.py differs)"), problem
+    # Verified before linking (what the rebuild does), six is compiled here, not stored.
+    for pyc in site.rglob("*.pyc"):
+        pyc.unlink()
+    outcome, _ = bytecode.provide(cache.root, venv, HERE, compile_run, lambda *a, **k: None)
+    assert "six==1.16.0" not in outcome.linked
+    assert (site / "__pycache__" / f"six.{bytecode.cache_tag(HERE)}.pyc").is_file()

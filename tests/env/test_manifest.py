@@ -3,6 +3,7 @@ changing an env is reported, and what does not change its content is not."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -15,7 +16,13 @@ from typing import Any, Optional
 
 import pytest
 
-from envcheck.env.manifest import RACY_NS, verify_manifest, write_manifest
+from envcheck.env.manifest import (
+    RACY_NS,
+    ChangedSinceSnapshot,
+    take_snapshot,
+    verify_manifest,
+    write_manifest,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -279,3 +286,60 @@ def test_no_or_a_malformed_manifest_is_no_verdict(env: tuple[Path, Path],
         manifest.write_text(text)
     (found,) = verify_manifest(root, manifest)
     assert found.startswith(f"cannot verify {root}: ")
+
+
+# ---- a manifest hashed after a snapshot (a new env's, while its first probe runs)
+
+
+def test_a_same_size_edit_after_the_snapshot_is_refused(pristine: Path, tmp_path: Path) -> None:
+    """What the snapshot saw is what the manifest may vouch for: an edit made after it
+    (size kept, mtime put back) raises, names the file, and writes no manifest."""
+    root, manifest = copy_env(pristine, tmp_path)
+    snapshot = take_snapshot(root)
+    module = site(root) / "six.py"
+    before = module.stat()
+    module.write_bytes(module.read_bytes().replace(b"PY2 = ", b"PY3 = ", 1))
+    os.utime(module, ns=(before.st_atime_ns, before.st_mtime_ns))
+    with pytest.raises(ChangedSinceSnapshot) as raised:
+        write_manifest(root, manifest, snapshot)
+    assert raised.value.differences == [f"changed {rel(root, module)} after the build"]
+    assert not manifest.exists()
+
+
+def test_a_file_removed_after_the_snapshot_is_refused(pristine: Path, tmp_path: Path) -> None:
+    root, manifest = copy_env(pristine, tmp_path)
+    snapshot = take_snapshot(root)
+    (site(root) / "six.py").unlink()
+    with pytest.raises(ChangedSinceSnapshot, match="six.py could not be read"):
+        write_manifest(root, manifest, snapshot)
+
+
+def test_another_link_of_a_file_after_the_snapshot_is_no_change(pristine: Path,
+                                                                tmp_path: Path) -> None:
+    """uv links wheel files from its cache into every env, the store its pycs: another
+    env linking (or unlinking) the same inode moves only st_nlink and st_ctime."""
+    root, manifest = copy_env(pristine, tmp_path)
+    snapshot = take_snapshot(root)
+    module = site(root) / "six.py"
+    before = module.stat()
+    os.link(module, tmp_path / "elsewhere.py")  # outside the root, like another env
+    assert module.stat().st_nlink == before.st_nlink + 1
+    recorded = write_manifest(root, manifest, snapshot)
+    assert recorded.sha256(rel(root, module)) == hashlib.sha256(module.read_bytes()).hexdigest()
+    assert verify_manifest(root, manifest) == []
+    # A file added after the snapshot is not in the manifest: the next verify finds it.
+    (site(root) / "late.pth").write_text("import os\n")
+    assert verify_manifest(root, manifest) == [f"added {rel(root, site(root) / 'late.pth')}"]
+
+
+def test_an_edit_that_also_links_the_file_is_refused(pristine: Path, tmp_path: Path) -> None:
+    """The link-count exception covers a link and nothing else: with the content
+    changed too, the size or mtime gives it away unless both were put back -- and then
+    the edit must also have changed the link count, which this one does not hide."""
+    root, manifest = copy_env(pristine, tmp_path)
+    snapshot = take_snapshot(root)
+    module = site(root) / "six.py"
+    os.link(module, tmp_path / "elsewhere.py")
+    module.write_bytes(module.read_bytes() + b"\n# appended\n")
+    with pytest.raises(ChangedSinceSnapshot):
+        write_manifest(root, manifest, snapshot)
