@@ -117,6 +117,18 @@ def env_dirs(cache: Path) -> list[Path]:
     return sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
 
 
+def marked_env_of(cache: Path, pkg: Path) -> Optional[Path]:
+    """The complete env (its marker written) that ``pkg`` used, if any yet."""
+    for env in env_dirs(cache):
+        try:
+            users = json.loads((env / "meta.json").read_text(encoding="utf-8"))["users"]
+        except (OSError, ValueError, KeyError):
+            continue
+        if str(pkg) in users and (env / "COMPLETE").is_file():
+            return env
+    return None
+
+
 def building(cache: Path) -> Optional[Path]:
     """An env directory whose build has got as far as creating the venv."""
     for env in env_dirs(cache):
@@ -198,11 +210,16 @@ def test_sigkill_during_probe_leaves_no_probe_running(work: Path, envcheck_cache
 @pytest.mark.slow
 def test_sigkill_during_probe_leaves_cache_and_package_consistent(
         work: Path, envcheck_cache: Path) -> None:
+    """Killed while the package loads: the package is untouched and the env, once its
+    marker is written (a new env's manifest is hashed while its first probe runs), is
+    reused by the next check."""
     pkg = hanging_package(work / "pkg")
     before = snapshot(pkg)
     proc = start("check", str(pkg), "--format", "json", "--timeout", "120", cache=envcheck_cache)
     try:
         wait_for(lambda: processes_in(pkg), proc, "the probe ran the package")
+        wait_for(lambda: marked_env_of(envcheck_cache, pkg), proc,
+                 "the env's marker was written")
         signal_group(proc, signal.SIGKILL)
     finally:
         kill_all(processes_in(pkg))

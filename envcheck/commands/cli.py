@@ -178,6 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
     env_sub = env.add_subparsers(dest="env_command", parser_class=_Parser, metavar="ACTION")
     env_list = env_sub.add_parser("list", help="list cached environments")
     env_list.add_argument("--format", choices=("text", "json"), default="text")
+    env_list.add_argument("--bytecode", action="store_true",
+                          help="list the bytecode store's entries instead (with --format "
+                          "json: an array of them)")
     env_list.add_argument("--cache-dir", type=Path, metavar="DIR")
     prune = env_sub.add_parser("prune", help="remove cached environments (by default only "
                                "incomplete and failed ones)")

@@ -18,8 +18,13 @@ def run(action: str, cache_dir: Optional[Path], args: argparse.Namespace) -> str
     """The output of ``envcheck env ACTION`` (``list`` or ``prune``)."""
     cache = EnvCache(cache_dir or default_cache_dir())
     if action == "list":
+        if getattr(args, "bytecode", False):  # the store alone: its own array in JSON
+            entries = cache.list_bytecode()
+            if args.format == "json":
+                return json.dumps([e.to_dict() for e in entries], indent=2) + "\n"
+            return render_bytecode_list(entries).lstrip("\n") or "0 entries\n"
         infos = cache.list()
-        if args.format == "json":
+        if args.format == "json":  # an array of envs, as ever: the store has --bytecode
             return json.dumps([i.to_dict() for i in infos], indent=2) + "\n"
         return render_env_list(infos) + "\n" + render_bytecode_list(cache.list_bytecode())
     removed = cache.prune(args.older_than, args.all)

@@ -31,6 +31,7 @@ class BuiltEnv:
     packages: dict[str, str] = field(default_factory=dict)  # canonical name -> version
     build_s: float = 0.0
     dir: Optional[Path] = None  # envs/<key>/
+    dir_inode: Optional[int] = None  # which envs/<key>/ (see EnvCache.discard)
     consistency: Optional[dict[str, Any]] = None  # pip check output recorded at build
     _lease_fd: Optional[int] = field(default=None, repr=False, compare=False)
     # A reused env whose manifest is being verified, or a new one whose manifest is being
@@ -155,3 +156,11 @@ def _tampering(env_dir: Path, meta: dict[str, Any]) -> Optional[str]:
             f" and {len(differences) - 5} more" if len(differences) > 5 else "")
         return f"it changed since it was built ({shown})"
     return None
+
+
+def dir_inode(path: Path) -> Optional[int]:
+    """Which directory ``path`` is now (a rebuild makes a new one), None if none."""
+    try:
+        return os.stat(path).st_ino
+    except OSError:
+        return None

@@ -58,17 +58,24 @@ from __future__ import annotations
 
 import concurrent.futures
 import hashlib
-import json
 import os
 import stat
 import struct
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
-FORMAT = 1
+from envcheck.env.manifest_file import (
+    Entry,
+    Manifest,
+    fingerprint_record,
+    identities_digest,
+    read_fingerprint,
+    read_manifest,
+    store_manifest,
+)
+
 # Longer than any local filesystem's timestamp granularity (ext3 1 s, FAT 2 s) plus the
 # kernel's coarse-clock tick: a file changed less than this before it was hashed may
 # change again with the same st_ctime.
@@ -78,37 +85,11 @@ _UNTRUSTED = -1  # no real st_ctime_ns: the identity never matches, so always re
 # on Windows, where none of this works).
 _DIR = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0)
 _FILE = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
-_IDENTITY = struct.Struct("<QQqqQ")  # st_mode, st_size, st_mtime_ns, st_ctime_ns, st_ino
-_COUNT = struct.Struct("<Q")
 _BIG = 256 << 10  # bytes: hashed in a thread (see write_manifest)
 _BATCH = 32
 _KINDS = {stat.S_IFREG: "file", stat.S_IFDIR: "directory", stat.S_IFLNK: "symlink"}
 
-Entry = list[Any]  # see the module docstring: [st_mode, ...] by type
 Listing = list[tuple[str, os.stat_result]]  # a directory's names and their lstat
-Record = tuple[str, Entry, str]  # what the fingerprint takes: name, 5 ints, link target
-
-
-@dataclass(frozen=True)
-class Manifest:
-    mode: int  # the root's st_mode
-    dirs: dict[str, dict[str, Entry]]  # dir relative to the root -> name -> entry
-
-    def __len__(self) -> int:
-        """The number of entries under the root."""
-        return sum(len(entries) for entries in self.dirs.values())
-
-    def sha256(self, rel: str) -> Optional[str]:
-        """The recorded sha256 of the regular file at ``rel`` ('/'-separated), or None."""
-        folder, _, name = rel.rpartition("/")
-        entry = self.dirs.get(folder, {}).get(name)
-        return entry[5] if entry is not None and stat.S_ISREG(entry[0]) else None
-
-    def fingerprint(self) -> str:
-        """The digest of every recorded identity that the fast path compares."""
-        return _digest(self.mode, {
-            rel: [_record(name, entries[name]) for name in sorted(entries)]
-            for rel, entries in self.dirs.items()})
 
 
 @dataclass(frozen=True)
@@ -210,7 +191,7 @@ def write_manifest(root: Path, manifest_path: Path,
     if changed:
         raise ChangedSinceSnapshot(sorted(changed))
     manifest = Manifest(snapshot.mode, dirs)
-    _store(manifest, Path(manifest_path))
+    store_manifest(manifest, Path(manifest_path))
     return manifest
 
 
@@ -225,7 +206,7 @@ def _same_inode_content(seen: Entry, st: os.stat_result) -> bool:
 
 def load_manifest(manifest_path: Path) -> Manifest:
     """The manifest written at ``manifest_path`` (OSError, ValueError when unreadable)."""
-    return _load(Path(manifest_path))
+    return read_manifest(Path(manifest_path))
 
 
 def verify_manifest(root: Path, manifest_path: Path, *, deep: bool = False,
@@ -241,15 +222,15 @@ def verify_manifest(root: Path, manifest_path: Path, *, deep: bool = False,
     """
     manifest_path = Path(manifest_path)
     try:
-        if not deep and _live_fingerprint(root) == _load_fingerprint(manifest_path):
+        if not deep and _live_fingerprint(root) == read_fingerprint(manifest_path):
             return []
-        manifest = _load(manifest_path)
+        manifest = read_manifest(manifest_path)
         differences, refreshed = _compare(root, manifest, deep)
     except (OSError, ValueError, struct.error) as exc:  # unreadable, or malformed
         return [f"cannot verify {root}: {exc}"]
     if refresh and refreshed and not differences:
         try:
-            _store(manifest, manifest_path)
+            store_manifest(manifest, manifest_path)
         except OSError:
             pass  # a read-only cache: the env verified all the same, re-hashed next time
     return differences
@@ -318,34 +299,11 @@ def _walk(root: Path) -> Iterator[tuple[str, int, Listing]]:
 
 def _live_fingerprint(root: Path) -> str:
     """``Manifest.fingerprint`` of what is under ``root`` now (no file is read)."""
-    return _digest(os.stat(root).st_mode, {
-        rel: [_record(name, _key(st) if stat.S_ISREG(st.st_mode) else _other(name, fd, st))
+    return identities_digest(os.stat(root).st_mode, {
+        rel: [fingerprint_record(name, _key(st) if stat.S_ISREG(st.st_mode) else _other(name, fd, st))
               for name, st in listing]
         for rel, fd, listing in _walk(root)})
 
-
-
-def _record(name: str, entry: Entry) -> Record:
-    """What the fingerprint takes of an entry: all but a file's sha256."""
-    if stat.S_ISREG(entry[0]):
-        return name, entry[:5], ""
-    return name, [entry[0], 0, 0, 0, 0], entry[1] if stat.S_ISLNK(entry[0]) else ""
-
-
-def _digest(root_mode: int, dirs: dict[str, list[Record]]) -> str:
-    """sha256 over the root's mode, then per directory in sorted order: its number of
-    records, their five ints each packed, then its path, their names and their link
-    targets, each NUL-terminated.  No name or target holds a NUL, so two different
-    trees never give the same bytes.  (Formatting the ints as text instead took three
-    times as long, a sixth of the fast path.)"""
-    digest = hashlib.sha256(_COUNT.pack(root_mode))
-    for rel in sorted(dirs):
-        records = dirs[rel]
-        digest.update(_COUNT.pack(len(records)))
-        digest.update(b"".join([_IDENTITY.pack(*ints) for _, ints, _ in records]))
-        texts = [rel] + [name for name, _, _ in records] + [target for *_, target in records]
-        digest.update(("\0".join(texts) + "\0").encode("utf-8", "surrogateescape"))
-    return digest.hexdigest()
 
 
 def _other(name: str, fd: int, st: os.stat_result) -> Entry:
@@ -417,57 +375,6 @@ def _hash_open(file: int) -> tuple[os.stat_result, str]:
         return st, digest.hexdigest()
     finally:
         os.close(file)
-
-
-def _store(manifest: Manifest, path: Path) -> None:
-    """Write atomically: a reader sees the old manifest or the new one, never half."""
-    header = {"format": FORMAT, "fingerprint": manifest.fingerprint()}
-    body = {"mode": manifest.mode, "dirs": manifest.dirs}
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        # ASCII: json escapes the rest (odd file names too), so no newline either.
-        tmp.write_text(json.dumps(header) + "\n" + json.dumps(body, separators=(",", ":")),
-                       encoding="ascii")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def _load_fingerprint(path: Path) -> str:
-    with open(path, "rb") as f:
-        return _header_fingerprint(f.readline(), path)
-
-
-def _load(path: Path) -> Manifest:
-    with open(path, "rb") as f:
-        _header_fingerprint(f.readline(), path)
-        body = json.loads(f.read())
-    dirs = body.get("dirs") if isinstance(body, dict) else None
-    if not (isinstance(dirs, dict) and isinstance(body.get("mode"), int)
-            and all(isinstance(entries, dict) and all(map(_well_formed, entries.values()))
-                    for entries in dirs.values())):
-        raise ValueError(f"{path} has no format-{FORMAT} entries")
-    return Manifest(body["mode"], dirs)
-
-
-def _well_formed(entry: Any) -> bool:
-    if not (isinstance(entry, list) and entry and isinstance(entry[0], int)):
-        return False
-    if stat.S_ISREG(entry[0]):
-        return (len(entry) == 6 and all(isinstance(value, int) for value in entry[1:5])
-                and isinstance(entry[5], str))
-    if stat.S_ISLNK(entry[0]):
-        return len(entry) == 2 and isinstance(entry[1], str)
-    return len(entry) == 1
-
-
-def _header_fingerprint(line: bytes, path: Path) -> str:
-    header = json.loads(line)
-    fingerprint = header.get("fingerprint") if isinstance(header, dict) else None
-    if not (isinstance(fingerprint, str) and header.get("format") == FORMAT):
-        raise ValueError(f"{path} is not a format-{FORMAT} manifest")
-    return fingerprint
 
 
 def _join(rel: str, name: str) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from envcheck.commands.env import render_bytecode_list
-from envcheck.env import bytecode
+from envcheck.env import bytecode, bytecode_env
 from envcheck.env.cache import EnvCache
 from envcheck.env.interpreters import current_interpreter, find_interpreter
 from envcheck.env.layout import MARKER, BuiltEnv, _tampering
@@ -339,12 +339,12 @@ def test_a_new_env_changed_before_its_manifest_is_not_marked(tmp_path: Path) -> 
     taken before the env was handed out (here a same-size edit, mtime put back)."""
     import threading
 
-    from envcheck.env import cache as cache_module
+    from envcheck.env.build import VERIFIER
 
     cache = EnvCache(tmp_path)
     # Both of the verifier's threads busy: the last stage waits until the edit is made.
     hold = threading.Event()
-    busy = [cache_module._VERIFIER.submit(hold.wait) for _ in range(2)]
+    busy = [VERIFIER.submit(hold.wait) for _ in range(2)]
     try:
         env, _ = cache.ensure(FIRST, HERE, "uv", verify_later=True)
         assert env is not None and env._verification is not None
@@ -395,18 +395,40 @@ def test_a_source_unlike_its_record_is_found_after_linking_unverified(tmp_path: 
                               capture_output=True, text=True)
 
     events: list[str] = []
-    outcome, _ = bytecode.provide(cache.root, venv, HERE, compile_run,
+    outcome, _ = bytecode_env.provide(cache.root, venv, HERE, compile_run,
                                   lambda event, *a, **k: events.append(event),
                                   verify_stored=False)
     assert "six==1.16.0" in outcome.linked  # on the RECORD's word
     recorded = manifest.write_manifest(venv, tmp_path / "manifest.json")
-    problem = bytecode.settle(cache.root, venv, recorded, outcome, lambda *a, **k: None)
+    problem = bytecode_env.settle(cache.root, venv, recorded, outcome, lambda *a, **k: None)
     assert problem is not None and problem.startswith(
         "the installed files of six 1.16.0 are not the ones its wheel's RECORD lists "
         "(six.py differs)"), problem
     # Verified before linking (what the rebuild does), six is compiled here, not stored.
     for pyc in site.rglob("*.pyc"):
         pyc.unlink()
-    outcome, _ = bytecode.provide(cache.root, venv, HERE, compile_run, lambda *a, **k: None)
+    outcome, _ = bytecode_env.provide(cache.root, venv, HERE, compile_run, lambda *a, **k: None)
     assert "six==1.16.0" not in outcome.linked
     assert (site / "__pycache__" / f"six.{bytecode.cache_tag(HERE)}.pyc").is_file()
+
+
+@pytest.mark.slow
+def test_env_list_bytecode_lists_the_store_alone(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """``env list --format json`` stays an array of envs (scripts read it); the store's
+    entries have their own listing, as text or as an array of entries."""
+    from envcheck.commands.cli import main
+
+    build(EnvCache(tmp_path), FIRST)
+    assert main(["env", "list", "--bytecode", "--format", "json", "--cache-dir",
+                 str(tmp_path)]) == 0
+    entries = json.loads(capsys.readouterr().out)
+    six = next(e for e in entries if e["name"] == "six")
+    assert six["version"] == "1.16.0" and six["status"] == "ready" and six["pycs"] == 1
+    assert six["python"] == HERE.version and len(six["used_by"]) == 1
+    assert main(["env", "list", "--format", "json", "--cache-dir", str(tmp_path)]) == 0
+    envs = json.loads(capsys.readouterr().out)
+    assert isinstance(envs, list) and len(envs) == 1 and "pycs" not in envs[0]
+    assert main(["env", "list", "--bytecode", "--cache-dir", str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("bytecode store\nKEY ") and " six 1.16.0 " in text
