@@ -16,31 +16,32 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from envcheck.env import bytecode, bytecode_env, distributions, manifest
-from envcheck.env.creation import create_virtualenv
+from envcheck.env.creation import create_env
 from envcheck.env.installers import (
     _DISK_FULL,
     Installer,
-    _embedded_pip,
     compile_files_command,
     env_python,
     install_command,
-    seed_command,
-    seed_wheels,
     summarize_install_failure,
 )
 from envcheck.env.interpreters import Interpreter
 from envcheck.env.keys import FORMAT_VERSION
-from envcheck.env.layout import MANIFEST, MARKER, META, BuiltEnv, _write_json_atomic, dir_inode
+from envcheck.env.layout import (
+    LOCK_TIMEOUT_S,
+    MANIFEST,
+    MARKER,
+    META,
+    VERIFIER,
+    BuiltEnv,
+    _write_json_atomic,
+    dir_inode,
+)
 from envcheck.env.steps import install_sandboxed, run_check, run_logged, run_phased
 from envcheck.model.findings import Finding, error, info
 from envcheck.model.progress import Progress, Step
 
-LOCK_TIMEOUT_S = 3600.0  # waiting for another process's build of the same key
 Journal = Callable[..., None]  # EnvCache._journal(event, key, **fields)
-# Compares manifests of reused envs while they are used, and writes those of new envs
-# while their first probe runs (one env per check at a time).
-VERIFIER = concurrent.futures.ThreadPoolExecutor(max_workers=2,
-                                                 thread_name_prefix="envcheck-verify")
 
 
 def build_env(root: Path, allow_build: bool, journal: Journal, env_dir: Path, key: str, inputs: dict[str, Any], reqs: list[str],
@@ -82,20 +83,9 @@ def build_env(root: Path, allow_build: bool, journal: Journal, env_dir: Path, ke
 
     with progress.step(label) as step, open(env_dir / "build.log", "a",
                                             encoding="utf-8") as log:
-        # 1. The virtualenv, seeded offline from virtualenv's embedded wheels (with
-        #    uv: the same wheels, installed by uv; see seed_command).
+        # 1. The virtualenv, seeded offline (envcheck.env.creation).
         step.phase("venv")
-        wheels = seed_wheels(interpreter) if tool.name == "uv" else []
-        seed = bool(wheels) or _embedded_pip(interpreter) is not None
-        # Unseeded when uv seeds it, or when virtualenv has no pip for this Python.
-        created, why = create_virtualenv(venv, interpreter, seed and not wheels, log)
-        proc = subprocess.CompletedProcess([], 0 if created else 1, "", why)
-        if proc.returncode == 0 and wheels:
-            proc = run_logged(seed_command(tool, python, wheels), log, lock)
-        if proc.returncode == 0 and not seed:
-            # Offline and bundled with the interpreter: what `python -m venv` would do.
-            proc = run_logged([str(python), "-m", "ensurepip", "--default-pip"], log,
-                              lock)
+        proc = create_env(venv, python, interpreter, tool, log, lock)
         if proc.returncode != 0:
             _, short = summarize_install_failure(proc.stdout + proc.stderr, [])
             fail(f"could not create a virtualenv with Python {interpreter.version} "
@@ -157,7 +147,7 @@ def build_env(root: Path, allow_build: bool, journal: Journal, env_dir: Path, ke
         except OSError as exc:
             problem = f"its manifest could not be written ({exc})"
         if problem is not None:
-            meta.update(status="failed", problem=problem)  # kept for `envcheck env list`
+            meta.update(status="failed", problem=problem)  # why, for whoever looks
             _write_json_atomic(env_dir / META, meta)
             journal("build-failed", key, reason="untrusted")
             return problem

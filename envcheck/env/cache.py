@@ -27,10 +27,8 @@ import subprocess
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Optional, Sequence, Union
 
-from envcheck.env import inventory
-from envcheck.env.build import LOCK_TIMEOUT_S, VERIFIER, build_env
 from envcheck.env.installers import (
     Installer,
     InstallerUnavailable,
@@ -40,8 +38,10 @@ from envcheck.env.installers import (
 from envcheck.env.interpreters import Interpreter
 from envcheck.env.keys import compute_key, key_inputs, split_requirements
 from envcheck.env.layout import (
+    LOCK_TIMEOUT_S,
     MARKER,
     META,
+    VERIFIER,
     BuiltEnv,
     EnvInfo,
     _interpreter_changed,
@@ -53,6 +53,9 @@ from envcheck.model import checks
 from envcheck.model.files import read_json_object
 from envcheck.model.findings import CheckResult, Finding, Stopwatch, error, info
 from envcheck.model.progress import Progress
+
+if TYPE_CHECKING:  # imported where used: a warm check builds nothing and lists nothing
+    from envcheck.env import inventory
 
 try:  # POSIX: shared/exclusive flock for the "in use" lease.
     import fcntl
@@ -160,6 +163,8 @@ class EnvCache:
                 env = self._reuse(env_dir, key, interpreter, tool, user, findings,
                                   verify_later)
                 if env is None:
+                    from envcheck.env.build import build_env
+
                     env = build_env(self.root, self.allow_build, self._journal, env_dir,
                                     key, inputs, reqs, cons, interpreter, tool, user,
                                     progress, findings, lock, defer=verify_later)
@@ -262,18 +267,26 @@ class EnvCache:
 
     def list(self) -> builtins.list[EnvInfo]:  # `list` here is this method, not the type
         """Every env directory, most recently used first (read-only; takes no locks)."""
+        from envcheck.env import inventory
+
         return inventory.list_envs(self)
 
     def prune(self, older_than_days: Optional[float] = None, all: bool = False
               ) -> builtins.list[EnvInfo]:
         """Remove envs nobody is building or using right now (see inventory.prune_envs)."""
+        from envcheck.env import inventory
+
         return inventory.prune_envs(self, older_than_days, all)
 
     def list_bytecode(self) -> builtins.list[inventory.BytecodeInfo]:
         """Every entry of the bytecode store, most recently used first."""
+        from envcheck.env import inventory
+
         return inventory.list_bytecode(self)
 
     def prune_bytecode(self, older_than_days: Optional[float] = None, all: bool = False
                        ) -> builtins.list[inventory.BytecodeInfo]:
         """Remove store entries no env links (see inventory.prune_bytecode)."""
+        from envcheck.env import inventory
+
         return inventory.prune_bytecode(self, older_than_days, all)

@@ -17,6 +17,11 @@ from envcheck.model.files import write_text_atomic
 MARKER = "COMPLETE"
 META = "meta.json"
 MANIFEST = "manifest.json"  # beside venv/, never inside it: the probe cannot reach it
+LOCK_TIMEOUT_S = 3600.0  # waiting for another process's build of the same key
+# Compares manifests of reused envs while they are used, and writes those of new envs
+# while their first probe runs (one env per check at a time).
+VERIFIER = concurrent.futures.ThreadPoolExecutor(max_workers=2,
+                                                 thread_name_prefix="envcheck-verify")
 
 
 @dataclass

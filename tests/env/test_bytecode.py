@@ -339,7 +339,7 @@ def test_a_new_env_changed_before_its_manifest_is_not_marked(tmp_path: Path) -> 
     taken before the env was handed out (here a same-size edit, mtime put back)."""
     import threading
 
-    from envcheck.env.build import VERIFIER
+    from envcheck.env.layout import VERIFIER
 
     cache = EnvCache(tmp_path)
     # Both of the verifier's threads busy: the last stage waits until the edit is made.
