@@ -62,10 +62,6 @@ def bench(path: Path, inspect: Callable[[Path], list[PickleInspection]],
           repeat: int = 3) -> tuple[float, float, float]:
     best = float("inf")
     stream = 0
-    pkg = ModelPackage(root=path.parent, metadata_path=path.parent / "metadata.yaml",
-                       requirements_path=path.parent / "requirements.txt",
-                       interface_path=path.parent / "interface.py",
-                       requirement_lines=[f"scikit-learn=={sklearn.__version__}"])
     for _ in range(repeat):
         start = time.perf_counter()
         results = inspect(path)

@@ -449,7 +449,7 @@ def test_workflow_shell_steps_run_an_audit_end_to_end(installed, action_path, wo
     assert [m["shard"] for m in matrix["include"]] == ["1/2", "2/2"]
     # shard jobs: the cache key is the shard's; churn-ok and seed share shard 1's env.
     for entry in matrix["include"]:
-        runner = flow.run_shard(installed, entry, envcheck_cache)
+        flow.run_shard(installed, entry, envcheck_cache)
         key = flow.outputs["shard"]["restore"]["cache-primary-key"]
         assert key == f"envcheck-Linux-shard-{entry['index']}-{entry['cache-key']}"
         prune = flow.run("shard", "Drop environments this shard did not use", entry)
